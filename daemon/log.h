@@ -63,7 +63,8 @@ int aw_log_format_parse(const char *s, enum aw_log_format *out);
 void aw_log_redact_add(const char *secret);
 void aw_log_redact_clear(void);
 
-/* Tests capture output: lines go to fd instead of 2 (and journal detection is off). */
+/* Tests capture output: lines go to fd instead of 2 (and journal detection is off);
+ * fd -1 returns to stderr with journal detection. */
 void aw_log_set_fd(int fd);
 
 #endif
