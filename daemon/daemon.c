@@ -69,6 +69,15 @@ static void log_errors(const char *what, const struct aw_error_list *errs)
 		aw_log(AW_LOG_ERR, "config", "more errors not shown", AW_U("count", errs->dropped));
 }
 
+static struct aw_engine *new_engine(const struct aw_core_conf *core, struct aw_error_list *errs)
+{
+	struct aw_engine_conf ec = {
+		.forward_events = core->pipeline.forward_events,
+	};
+
+	return aw_engine_new(&ec, errs);
+}
+
 /* Add and start the instances of `kind` from cfg that are not running yet. */
 static int add_instances(struct aw_daemon *d, struct aw_instance_conf *ics, size_t n,
 			 bool (*running)(struct aw_daemon *, const char *))
@@ -261,7 +270,6 @@ static void do_reload(struct aw_daemon *d)
 {
 	struct aw_error_list errs = {0};
 	struct aw_config *next = NULL;
-	struct aw_error err;
 	int rc = 0;
 
 	aw_sdnotify_reloading();
@@ -279,9 +287,9 @@ static void do_reload(struct aw_daemon *d)
 	}
 	apply_log_conf(&next->core.log);
 	if (next->core.pipeline.forward_events != d->cfg->core.pipeline.forward_events) {
-		struct aw_engine *e = aw_engine_new(next->core.pipeline.forward_events, &err);
+		struct aw_engine *e = new_engine(&next->core, &errs);
 		if (!e) {
-			aw_log(AW_LOG_ERR, "daemon", "reload rejected", AW_S("error", err.msg));
+			log_errors("reload rejected; keeping the running configuration", &errs);
 			goto fail;
 		}
 		aw_pipeline_set_engine(d->pipeline, e);
@@ -366,11 +374,16 @@ static int start(struct aw_daemon *d)
 		return -1;
 	}
 	d->metrics = aw_metrics_new();
-	d->engine = aw_engine_new(core->pipeline.forward_events, &err);
-	if (!d->metrics || !d->engine) {
+	if (!d->metrics) {
 		aw_log(AW_LOG_ERR, "daemon", "out of memory at start");
 		return -1;
 	}
+	struct aw_error_list errs = {0};
+	d->engine = new_engine(core, &errs);
+	log_errors("cannot start the engine", &errs);
+	aw_error_list_free(&errs);
+	if (!d->engine)
+		return -1;
 	aw_metric_set(aw_metric_get(d->metrics, AW_METRIC_GAUGE, "aiwatch_build_info",
 				    "Version of the running aiwatchd", "version", AW_VERSION,
 				    NULL),

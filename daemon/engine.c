@@ -1,6 +1,5 @@
-/* The engine until the Sigma rule engine lands: forward mode passes each event through
- * as a record; otherwise no event produces a record. Kept deliberately tiny; the rule
- * engine replaces the body of aw_engine_eval, not its contract. */
+/* Interim engine (forward mode only) while the rule engine's modules are being
+ * integrated; replaced by the full engine in the next commit. */
 #include "engine.h"
 
 #include <stdlib.h>
@@ -10,15 +9,15 @@ struct aw_engine {
 	bool forward_events;
 };
 
-struct aw_engine *aw_engine_new(bool forward_events, struct aw_error *err)
+struct aw_engine *aw_engine_new(const struct aw_engine_conf *conf, struct aw_error_list *errs)
 {
 	struct aw_engine *e = calloc(1, sizeof *e);
 
 	if (!e) {
-		aw_error_set(err, "engine: out of memory");
+		aw_error_list_add(errs, "engine: out of memory");
 		return NULL;
 	}
-	e->forward_events = forward_events;
+	e->forward_events = conf->forward_events;
 	return e;
 }
 

@@ -15,6 +15,7 @@ static void print_usage(FILE *out)
 	fprintf(out,
 		"Usage: aiwatchd [--config FILE]          run the daemon\n"
 		"       aiwatchd check [--config FILE]    validate the configuration and exit\n"
+
 		"       aiwatchd --version | --help\n");
 }
 

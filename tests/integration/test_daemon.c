@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -406,6 +408,63 @@ START_TEST(bad_config_at_start_exits_one)
 }
 END_TEST
 
+/* Collect notify datagrams until `want` has been seen or the timeout passes. */
+static int wait_notify(int fd, const char *want, char *all, size_t allsz, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		char buf[512];
+		ssize_t n;
+		while ((n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT)) > 0) {
+			buf[n] = '\0';
+			size_t used = strlen(all);
+			snprintf(all + used, allsz - used, "%s|", buf);
+		}
+		if (strstr(all, want))
+			return 1;
+		aw_test_sleep_ms(20);
+	}
+	return 0;
+}
+
+START_TEST(systemd_notify_protocol)
+{
+	struct env e;
+	struct aw_test_daemon d;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char *sock, all[8192] = "";
+	int fd;
+
+	env_init(&e);
+	write_config(&e, e.out_a, NULL);
+	ck_assert_int_ge(asprintf(&sock, "%s/notify.sock", e.dir), 0);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	setenv("NOTIFY_SOCKET", sock, 1);
+	setenv("WATCHDOG_USEC", "200000", 1); /* pings every 100 ms */
+	start(&d, &e);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+
+	ck_assert_msg(wait_notify(fd, "READY=1", all, sizeof all, 10000), "%s", all);
+	ck_assert_msg(wait_notify(fd, "WATCHDOG=1", all, sizeof all, 5000), "%s", all);
+	kill(d.pid, SIGHUP);
+	ck_assert_msg(wait_notify(fd, "RELOADING=1\nMONOTONIC_USEC=", all, sizeof all, 10000),
+		      "%s", all);
+	ck_assert_int_eq(aw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+	ck_assert_msg(wait_notify(fd, "STOPPING=1", all, sizeof all, 1000), "%s", all);
+	/* READY=1 again after the reload. */
+	char *reload = strstr(all, "RELOADING=1");
+	ck_assert_ptr_nonnull(reload);
+	ck_assert_msg(strstr(reload, "READY=1"), "%s", all);
+	close(fd);
+	free(sock);
+	aw_test_daemon_free(&d);
+	env_free(&e);
+}
+END_TEST
+
 static Suite *daemon_suite(void)
 {
 	Suite *s = suite_create("daemon");
@@ -422,6 +481,7 @@ static Suite *daemon_suite(void)
 	tcase_add_test(tc, check_reports_every_error);
 	tcase_add_test(tc, version_and_help);
 	tcase_add_test(tc, bad_config_at_start_exits_one);
+	tcase_add_test(tc, systemd_notify_protocol);
 	suite_add_tcase(s, tc);
 	return s;
 }

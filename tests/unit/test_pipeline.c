@@ -155,7 +155,11 @@ static void fx_init(struct fx *f, uint64_t max_queue_bytes, uint64_t max_age_ms)
 	memset(&g_in, 0, sizeof g_in);
 	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
 	f->metrics = aw_metrics_new();
-	f->engine = aw_engine_new(true, &err);
+	struct aw_engine_conf ec = {.forward_events = true};
+	struct aw_error_list errs = {0};
+	f->engine = aw_engine_new(&ec, &errs);
+	ck_assert_ptr_nonnull(f->engine);
+	aw_error_list_free(&errs);
 	f->dir = aw_test_tmpdir();
 	ck_assert_int_eq(aw_pipeline_new(&f->loop, &pc, f->metrics, f->dir, f->engine, &f->p, &err),
 			 0);
