@@ -46,6 +46,20 @@ int aw_doc_load_buffer(const char *name, const char *buf, size_t len, struct aw_
 		       struct aw_error_list *errs);
 void aw_doc_free(struct aw_doc *doc);
 
+/* Parse every document of a Sigma rule file (documents separated by `---`, up to 1000,
+ * at most 16 MiB). Unlike the loaders above, nothing is ${ENV}-expanded: `$` is common
+ * in detection values. Each document is its own aw_doc (root NULL for an empty one,
+ * which callers skip); node positions count lines from the start of the file. All or
+ * nothing: on any error (reported as "file:line:col: reason") nothing is returned and
+ * -1 is; a syntax error also ends parsing, because libyaml cannot reliably find the
+ * next document after one. On success the caller owns *docs (NULL when the file holds
+ * no document, *ndocs == 0) and frees it with aw_doc_free_all(). */
+int aw_doc_load_all_file(const char *path, struct aw_doc ***docs, size_t *ndocs,
+			 struct aw_error_list *errs);
+int aw_doc_load_all_buffer(const char *name, const char *buf, size_t len, struct aw_doc ***docs,
+			   size_t *ndocs, struct aw_error_list *errs);
+void aw_doc_free_all(struct aw_doc **docs, size_t n);
+
 /* MAP lookup by key (exact); NULL when absent. */
 const struct aw_node *aw_node_get(const struct aw_node *map, const char *key);
 

@@ -2,9 +2,15 @@
  *
  * Why a tree of our own rather than libyaml's document API: every node keeps the
  * file, line and column it came from (messages say "file:line:col"), scalars are
- * ${ENV}-expanded once here, and the limits below are checked while parsing, before
- * anything large is built. Anchors and aliases are rejected: a configuration does not
- * need them and they are how a small file expands into a huge tree. */
+ * ${ENV}-expanded once here (configuration only), and the limits below are checked
+ * while parsing, before anything large is built. Anchors and aliases are rejected: a
+ * configuration or a rule does not need them and they are how a small file expands
+ * into a huge tree.
+ *
+ * Two profiles share one walk. A configuration is one document, at most 4 MiB, with
+ * ${ENV} expanded. A Sigma rule file may hold several documents (`---`, correlation
+ * bundles), up to 1000 and 16 MiB, and is taken literally: `$` is common in detection
+ * values (`$ConnectionString`, `${jndi:`), so nothing is expanded. */
 #include "config.h"
 
 #include <errno.h>
@@ -17,21 +23,52 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define AW_DOC_MAX_BYTES ((size_t)4 << 20) /* a config or rule file; more is a mistake */
+#define AW_DOC_MAX_BYTES ((size_t)4 << 20) /* a config file; more is a mistake */
 #define AW_DOC_MAX_DEPTH 64
 #define AW_DOC_MAX_NODES 200000
 #define AW_SCALAR_MAX	 ((size_t)1 << 20) /* one value after ${ENV} expansion */
 #define AW_ENV_NAME_MAX	 128
 
+/* Rule files: a bundle of many rules, each typically under 200 nodes. The node total
+ * per file bounds memory (about 60 MB of tree at worst) where the byte limit alone
+ * would not: a flow sequence spends two bytes per node. */
+#define AW_RULES_MAX_BYTES ((size_t)16 << 20)
+#define AW_RULES_MAX_DOCS  1000
+#define AW_RULES_MAX_NODES 500000
+
+struct doc_profile {
+	size_t max_bytes;
+	size_t max_docs;
+	size_t max_nodes; /* in the whole file */
+	bool expand_env;
+};
+
+static const struct doc_profile CONFIG_PROFILE = {
+    .max_bytes = AW_DOC_MAX_BYTES,
+    .max_docs = 1,
+    .max_nodes = AW_DOC_MAX_NODES,
+    .expand_env = true,
+};
+
+static const struct doc_profile RULES_PROFILE = {
+    .max_bytes = AW_RULES_MAX_BYTES,
+    .max_docs = AW_RULES_MAX_DOCS,
+    .max_nodes = AW_RULES_MAX_NODES,
+    .expand_env = false,
+};
+
 struct doc_parser {
 	yaml_parser_t yp;
-	const char *name; /* the document's path, owned by the doc */
+	const struct doc_profile *prof;
+	const char *name; /* the file's name, for messages */
+	const char *file; /* the current document's path (owned by it), for its nodes */
 	const char *buf;  /* the input, to turn reader-error offsets into line:col */
 	size_t len;
 	struct aw_error_list *errs;
-	size_t nodes;
-	bool failed; /* at least one error was added */
-	bool fatal;  /* stop parsing: syntax error or a limit was hit */
+	size_t doc_nodes; /* in this document: at most AW_DOC_MAX_NODES */
+	size_t nodes;	  /* in the file: at most prof->max_nodes */
+	bool failed;	  /* at least one error was added */
+	bool fatal;	  /* stop parsing: syntax error or a limit was hit */
 };
 
 struct strbuf {
@@ -270,8 +307,13 @@ static struct aw_node *node_new(struct doc_parser *p, enum aw_node_kind kind,
 	struct aw_node *n;
 	unsigned line = (unsigned)mark->line + 1, col = (unsigned)mark->column + 1;
 
-	if (++p->nodes > AW_DOC_MAX_NODES) {
+	if (++p->doc_nodes > AW_DOC_MAX_NODES) {
 		add_err(p, line, col, "document has more than %d nodes", AW_DOC_MAX_NODES);
+		p->fatal = true;
+		return NULL;
+	}
+	if (++p->nodes > p->prof->max_nodes) {
+		add_err(p, line, col, "file has more than %zu nodes", p->prof->max_nodes);
 		p->fatal = true;
 		return NULL;
 	}
@@ -284,7 +326,7 @@ static struct aw_node *node_new(struct doc_parser *p, enum aw_node_kind kind,
 	n->kind = kind;
 	n->line = line;
 	n->col = col;
-	n->file = p->name;
+	n->file = p->file;
 	return n;
 }
 
@@ -384,7 +426,7 @@ static struct aw_node *parse_scalar(struct doc_parser *p, yaml_event_t *ev, bool
 		add_err(p, n->line, n->col, "NUL character in a value is not allowed");
 		len = strlen(raw);
 	}
-	if (is_key || !memchr(raw, '$', len)) {
+	if (is_key || !p->prof->expand_env || !memchr(raw, '$', len)) {
 		n->value = strndup(raw, len);
 		if (!n->value) {
 			add_err(p, n->line, n->col, "out of memory");
@@ -491,93 +533,151 @@ static struct aw_node *parse_node(struct doc_parser *p, yaml_event_t *ev, unsign
 	return n;
 }
 
-/* STREAM_START, then at most one DOCUMENT_START node DOCUMENT_END, then STREAM_END. */
-static struct aw_node *parse_stream(struct doc_parser *p)
+/* --- documents and streams ------------------------------------------------------ */
+
+/* The event after STREAM_START or a DOCUMENT_END: 1 when a document starts (its
+ * position in *line, *col), 0 at the end of the stream, -1 after an error. */
+static int document_start(struct doc_parser *p, unsigned *line, unsigned *col)
 {
-	struct aw_node *root = NULL;
 	yaml_event_t ev;
-	int state = 0; /* 0 before the document, 1 after it */
+	int rc = -1;
 
 	if (next_event(p, &ev) < 0)
-		return NULL;
-	yaml_event_delete(&ev); /* STREAM_START */
-	while (!p->fatal) {
-		if (next_event(p, &ev) < 0)
-			break;
-		if (ev.type == YAML_STREAM_END_EVENT) {
-			yaml_event_delete(&ev);
-			break;
-		}
-		if (ev.type != YAML_DOCUMENT_START_EVENT) {
-			yaml_event_delete(&ev);
-			add_err(p, 0, 0, "unexpected YAML event outside a document");
-			break;
-		}
-		if (state == 1) {
-			add_err(p, (unsigned)ev.start_mark.line + 1,
-				(unsigned)ev.start_mark.column + 1,
-				"a second YAML document; this file must hold exactly one");
-			yaml_event_delete(&ev);
-			break;
-		}
-		yaml_event_delete(&ev);
-		if (next_event(p, &ev) < 0)
-			break;
-		root = parse_node(p, &ev, 0, false);
-		if (p->fatal || next_event(p, &ev) < 0)
-			break;
-		yaml_event_delete(&ev); /* DOCUMENT_END */
-		state = 1;
+		return -1;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		rc = 0;
+	} else if (ev.type == YAML_DOCUMENT_START_EVENT) {
+		*line = (unsigned)ev.start_mark.line + 1;
+		*col = (unsigned)ev.start_mark.column + 1;
+		rc = 1;
+	} else {
+		add_err(p, 0, 0, "unexpected YAML event outside a document");
+		p->fatal = true;
 	}
+	yaml_event_delete(&ev);
+	return rc;
+}
+
+/* After DOCUMENT_START: the root node, then DOCUMENT_END. NULL for an empty document
+ * ("---" alone, "~") and after a fatal error. */
+static struct aw_node *document_body(struct doc_parser *p)
+{
+	struct aw_node *root;
+	yaml_event_t ev;
+
+	p->doc_nodes = 0;
+	if (next_event(p, &ev) < 0)
+		return NULL;
+	root = parse_node(p, &ev, 0, false);
+	if (p->fatal || next_event(p, &ev) < 0) {
+		node_free(root);
+		return NULL;
+	}
+	yaml_event_delete(&ev); /* DOCUMENT_END */
 	if (root && root->kind == AW_NODE_SCALAR && !root->quoted && plain_null(root->value)) {
-		node_free(root); /* "---" alone or "~": an empty document */
+		node_free(root);
 		root = NULL;
 	}
 	return root;
 }
 
-int aw_doc_load_buffer(const char *name, const char *buf, size_t len, struct aw_doc **out,
-		       struct aw_error_list *errs)
+static struct aw_doc *doc_new(const char *path)
 {
-	struct doc_parser p = {.buf = buf, .len = len, .errs = errs};
-	struct aw_doc *doc;
+	struct aw_doc *doc = calloc(1, sizeof *doc);
 
-	*out = NULL;
-	doc = calloc(1, sizeof *doc);
-	if (!doc || !(doc->path = strdup(name ? name : "<buffer>"))) {
+	if (doc && !(doc->path = strdup(path))) {
 		free(doc);
-		return aw_error_list_add(errs, "%s: out of memory", name ? name : "<buffer>");
+		doc = NULL;
 	}
-	p.name = doc->path;
-	if (len > AW_DOC_MAX_BYTES) {
+	return doc;
+}
+
+/* Every document of the stream, appended to *docs. Stops at the first fatal error:
+ * after a syntax error libyaml cannot be relied on to find the next `---` (it may be
+ * inside an unterminated quote or flow collection), so the rest of the file is not
+ * parsed. Other errors (a duplicate key, an anchor) let parsing go on, so one run
+ * reports them all; the caller then rejects the whole file. */
+static void parse_stream(struct doc_parser *p, struct aw_doc ***docs, size_t *ndocs)
+{
+	yaml_event_t ev;
+	size_t cap = 0;
+
+	if (next_event(p, &ev) < 0)
+		return;
+	yaml_event_delete(&ev); /* STREAM_START */
+	while (!p->fatal) {
+		unsigned line = 0, col = 0;
+		struct aw_doc *doc;
+
+		if (document_start(p, &line, &col) <= 0)
+			break;
+		if (*ndocs == p->prof->max_docs) {
+			if (p->prof->max_docs == 1)
+				add_err(p, line, col,
+					"a second YAML document; this file must hold exactly one");
+			else
+				add_err(p, line, col, "more than %zu YAML documents in one file",
+					p->prof->max_docs);
+			break;
+		}
+		if (*ndocs == cap) { /* growth bounded by max_docs */
+			size_t ncap = cap ? cap * 2 : 4;
+			struct aw_doc **nd = realloc(*docs, ncap * sizeof *nd);
+			if (!nd) {
+				add_err(p, line, col, "out of memory");
+				break;
+			}
+			*docs = nd;
+			cap = ncap;
+		}
+		doc = doc_new(p->name);
+		if (!doc) {
+			add_err(p, line, col, "out of memory");
+			break;
+		}
+		(*docs)[(*ndocs)++] = doc;
+		p->file = doc->path;
+		doc->root = document_body(p);
+	}
+}
+
+/* All or nothing: on any error every document is freed and -1 returned. */
+static int load_buffer(const struct doc_profile *prof, const char *name, const char *buf,
+		       size_t len, struct aw_doc ***docs, size_t *ndocs, struct aw_error_list *errs)
+{
+	struct doc_parser p = {
+	    .prof = prof, .name = name ? name : "<buffer>", .buf = buf, .len = len, .errs = errs};
+
+	*docs = NULL;
+	*ndocs = 0;
+	if (len > prof->max_bytes) {
 		add_err(&p, 0, 0, "larger than %zu MiB (%zu bytes); refusing to parse",
-			AW_DOC_MAX_BYTES >> 20, len);
-		aw_doc_free(doc);
+			prof->max_bytes >> 20, len);
 		return -1;
 	}
-	if (!yaml_parser_initialize(&p.yp)) {
-		aw_doc_free(doc);
-		return aw_error_list_add(errs, "%s: out of memory", name ? name : "<buffer>");
-	}
+	if (!yaml_parser_initialize(&p.yp))
+		return aw_error_list_add(errs, "%s: out of memory", p.name);
 	yaml_parser_set_input_string(&p.yp, (const unsigned char *)buf, len);
-	doc->root = parse_stream(&p);
+	parse_stream(&p, docs, ndocs);
 	yaml_parser_delete(&p.yp);
 	if (p.failed) {
-		aw_doc_free(doc);
+		aw_doc_free_all(*docs, *ndocs);
+		*docs = NULL;
+		*ndocs = 0;
 		return -1;
 	}
-	*out = doc;
 	return 0;
 }
 
-int aw_doc_load_file(const char *path, struct aw_doc **out, struct aw_error_list *errs)
+/* The whole regular file into *out (malloc'd), refusing more than max bytes. */
+static int read_file(const char *path, size_t max, char **out, size_t *outlen,
+		     struct aw_error_list *errs)
 {
 	struct stat st;
 	char *buf = NULL;
 	size_t n = 0, cap;
 	int fd, rc = -1;
 
-	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return aw_error_list_add(errs, "%s: cannot open: %s", path, strerror(errno));
@@ -589,15 +689,15 @@ int aw_doc_load_file(const char *path, struct aw_doc **out, struct aw_error_list
 		aw_error_list_add(errs, "%s: not a regular file", path);
 		goto out;
 	}
-	if ((size_t)st.st_size > AW_DOC_MAX_BYTES) {
+	if ((size_t)st.st_size > max) {
 		aw_error_list_add(errs, "%s: larger than %zu MiB (%lld bytes); refusing to parse",
-				  path, AW_DOC_MAX_BYTES >> 20, (long long)st.st_size);
+				  path, max >> 20, (long long)st.st_size);
 		goto out;
 	}
 	/* Room for a little growth since fstat; a file that grew more is refused. */
 	cap = (size_t)st.st_size + 4096;
-	if (cap > AW_DOC_MAX_BYTES + 1)
-		cap = AW_DOC_MAX_BYTES + 1;
+	if (cap > max + 1)
+		cap = max + 1;
 	buf = malloc(cap);
 	if (!buf) {
 		aw_error_list_add(errs, "%s: out of memory", path);
@@ -620,10 +720,71 @@ int aw_doc_load_file(const char *path, struct aw_doc **out, struct aw_error_list
 			break;
 		n += (size_t)r;
 	}
-	rc = aw_doc_load_buffer(path, buf, n, out, errs);
+	*out = buf;
+	*outlen = n;
+	buf = NULL;
+	rc = 0;
 out:
 	free(buf);
 	close(fd);
+	return rc;
+}
+
+int aw_doc_load_buffer(const char *name, const char *buf, size_t len, struct aw_doc **out,
+		       struct aw_error_list *errs)
+{
+	struct aw_doc **docs;
+	size_t n;
+
+	*out = NULL;
+	if (load_buffer(&CONFIG_PROFILE, name, buf, len, &docs, &n, errs) < 0)
+		return -1;
+	if (n == 0) {
+		/* no document at all (an empty file, only comments): an empty config */
+		*out = doc_new(name ? name : "<buffer>");
+		if (!*out)
+			return aw_error_list_add(errs, "%s: out of memory",
+						 name ? name : "<buffer>");
+		return 0;
+	}
+	*out = docs[0];
+	free(docs);
+	return 0;
+}
+
+int aw_doc_load_file(const char *path, struct aw_doc **out, struct aw_error_list *errs)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (read_file(path, CONFIG_PROFILE.max_bytes, &buf, &n, errs) < 0)
+		return -1;
+	rc = aw_doc_load_buffer(path, buf, n, out, errs);
+	free(buf);
+	return rc;
+}
+
+int aw_doc_load_all_buffer(const char *name, const char *buf, size_t len, struct aw_doc ***docs,
+			   size_t *ndocs, struct aw_error_list *errs)
+{
+	return load_buffer(&RULES_PROFILE, name, buf, len, docs, ndocs, errs);
+}
+
+int aw_doc_load_all_file(const char *path, struct aw_doc ***docs, size_t *ndocs,
+			 struct aw_error_list *errs)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	int rc;
+
+	*docs = NULL;
+	*ndocs = 0;
+	if (read_file(path, RULES_PROFILE.max_bytes, &buf, &n, errs) < 0)
+		return -1;
+	rc = load_buffer(&RULES_PROFILE, path, buf, n, docs, ndocs, errs);
+	free(buf);
 	return rc;
 }
 
@@ -634,6 +795,15 @@ void aw_doc_free(struct aw_doc *doc)
 	node_free(doc->root);
 	free(doc->path);
 	free(doc);
+}
+
+void aw_doc_free_all(struct aw_doc **docs, size_t n)
+{
+	if (!docs)
+		return;
+	for (size_t i = 0; i < n; i++)
+		aw_doc_free(docs[i]);
+	free(docs);
 }
 
 const struct aw_node *aw_node_get(const struct aw_node *map, const char *key)
