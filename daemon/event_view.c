@@ -1,0 +1,892 @@
+/* The event view: field lookup over one JSON record without building a tree.
+ *
+ * All token arrays of an event (the record itself and every JSON text found inside a
+ * string column) live in one growable jsmn token array; a "doc" is a range of it plus
+ * the text those tokens index. Everything refers to tokens by index, never by pointer,
+ * because lazily tokenizing nested JSON text may grow the array in the middle of a
+ * lookup (a rule callback may even start another lookup, e.g. `fieldref`).
+ *
+ * Unescaped strings and the text of nested JSON go to a chunked arena whose pointers
+ * stay valid until the next reset; at reset the chunks are merged into one, so a warm
+ * view allocates nothing. Per token we remember its unescaped form and whether it
+ * holds JSON text (and which doc that became), so each is computed once per event. */
+#include "event_view.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSMN_STATIC
+#define JSMN_PARENT_LINKS
+#define JSMN_STRICT
+#include <jsmn.h>
+
+#define AW_VIEW_MIN_TOKENS  256
+#define AW_VIEW_MAX_DEPTH   64 /* object/array nesting inside one doc */
+#define AW_VIEW_MAX_NEST    4  /* JSON text inside JSON text inside ... */
+#define AW_VIEW_ARENA_CHUNK 4096
+#define AW_VIEW_ARENA_MAX   ((size_t)16 << 20)	  /* unescaped strings and nested texts */
+#define AW_VIEW_MAX_TEXT    ((size_t)INT_MAX / 2) /* jsmn offsets are int */
+#define AW_VIEW_NUM_MAX	    64			  /* longest string still read as a number */
+
+struct tok_aux {
+	const char *s; /* STRING: unescaped bytes, NULL until first needed */
+	size_t len;
+	int child; /* STRING: 0 not looked at, -1 no JSON text, else its doc index */
+	bool esc;  /* STRING: raw bytes hold a backslash */
+};
+
+struct doc {
+	const char *js;
+	size_t len;
+	int base; /* first token in v->tok */
+	int ntok;
+	int nest; /* 0 for the record, 1 for JSON text in one of its strings, ... */
+};
+
+struct chunk {
+	struct chunk *next;
+	size_t cap, used;
+	char data[];
+};
+
+struct aw_event_view {
+	size_t max_tokens;
+	jsmntok_t *tok;
+	struct tok_aux *aux;
+	size_t tcap, tused;
+	struct doc *docs;
+	size_t dcap, ndocs;
+	int *keys; /* token indices of the record's top-level keys */
+	size_t kcap, nkeys;
+	struct chunk *chunks, *cur;
+	size_t arena_cap; /* bytes reserved by all chunks */
+	const char *json;
+	size_t len;
+	bool valid;
+};
+
+/* --- arena --------------------------------------------------------------------- */
+
+static char *arena_alloc(struct aw_event_view *v, size_t n)
+{
+	struct chunk *c = v->cur;
+
+	while (c && c->cap - c->used < n)
+		c = c->next;
+	if (!c) {
+		size_t want = AW_VIEW_ARENA_CHUNK;
+		if (v->cur && v->cur->cap > want / 2)
+			want = v->cur->cap * 2;
+		if (want < n)
+			want = n;
+		if (v->arena_cap + want > AW_VIEW_ARENA_MAX) {
+			if (v->arena_cap + n > AW_VIEW_ARENA_MAX)
+				return NULL;
+			want = AW_VIEW_ARENA_MAX - v->arena_cap;
+		}
+		c = malloc(sizeof *c + want);
+		if (!c)
+			return NULL;
+		c->next = NULL;
+		c->cap = want;
+		c->used = 0;
+		if (v->cur) {
+			/* append after the last chunk */
+			struct chunk *last = v->cur;
+			while (last->next)
+				last = last->next;
+			last->next = c;
+		} else {
+			v->chunks = c;
+		}
+		v->arena_cap += want;
+	}
+	v->cur = c;
+	char *p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+/* Start a new event: one chunk as large as everything the last events needed. */
+static void arena_rewind(struct aw_event_view *v)
+{
+	struct chunk *c = v->chunks;
+
+	if (c && c->next) {
+		size_t total = v->arena_cap;
+		while (c) {
+			struct chunk *next = c->next;
+			free(c);
+			c = next;
+		}
+		v->chunks = v->cur = NULL;
+		v->arena_cap = 0;
+		c = malloc(sizeof *c + total);
+		if (c) {
+			c->next = NULL;
+			c->cap = total;
+			v->chunks = c;
+			v->arena_cap = total;
+		}
+	}
+	if (v->chunks)
+		v->chunks->used = 0;
+	v->cur = v->chunks;
+}
+
+/* --- growable arrays ------------------------------------------------------------ */
+
+static int grow_tokens(struct aw_event_view *v)
+{
+	size_t ncap = v->tcap ? v->tcap * 2 : AW_VIEW_MIN_TOKENS;
+
+	if (v->tcap >= v->max_tokens)
+		return -1;
+	if (ncap > v->max_tokens)
+		ncap = v->max_tokens;
+	jsmntok_t *t = realloc(v->tok, ncap * sizeof *t);
+	if (!t)
+		return -1;
+	v->tok = t;
+	struct tok_aux *a = realloc(v->aux, ncap * sizeof *a);
+	if (!a)
+		return -1;
+	v->aux = a;
+	v->tcap = ncap;
+	return 0;
+}
+
+static int push_doc(struct aw_event_view *v, const struct doc *d)
+{
+	if (v->ndocs == v->dcap) {
+		size_t ncap = v->dcap ? v->dcap * 2 : 8;
+		if (ncap > v->max_tokens + 1)
+			return -1;
+		struct doc *nd = realloc(v->docs, ncap * sizeof *nd);
+		if (!nd)
+			return -1;
+		v->docs = nd;
+		v->dcap = ncap;
+	}
+	v->docs[v->ndocs++] = *d;
+	return 0;
+}
+
+static int push_key(struct aw_event_view *v, int tok)
+{
+	if (v->nkeys == v->kcap) {
+		size_t ncap = v->kcap ? v->kcap * 2 : 64;
+		int *nk = realloc(v->keys, ncap * sizeof *nk);
+		if (!nk)
+			return -1;
+		v->keys = nk;
+		v->kcap = ncap;
+	}
+	v->keys[v->nkeys++] = tok;
+	return 0;
+}
+
+/* --- tokenizing and checking ------------------------------------------------------ */
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool digits(const char *p, size_t *i, size_t end)
+{
+	size_t start = *i;
+	while (*i < end && p[*i] >= '0' && p[*i] <= '9')
+		(*i)++;
+	return *i > start;
+}
+
+/* jsmn in strict mode checks only the first byte of a primitive. */
+static bool primitive_ok(const char *p, size_t start, size_t end)
+{
+	size_t len = end - start, i = start;
+
+	if ((len == 4 && memcmp(p + start, "true", 4) == 0) ||
+	    (len == 5 && memcmp(p + start, "false", 5) == 0) ||
+	    (len == 4 && memcmp(p + start, "null", 4) == 0))
+		return true;
+	if (i < end && p[i] == '-')
+		i++;
+	if (i < end && p[i] == '0')
+		i++;
+	else if (!digits(p, &i, end))
+		return false;
+	if (i < end && p[i] == '.') {
+		i++;
+		if (!digits(p, &i, end))
+			return false;
+	}
+	if (i < end && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < end && (p[i] == '+' || p[i] == '-'))
+			i++;
+		if (!digits(p, &i, end))
+			return false;
+	}
+	return i == end;
+}
+
+/* jsmn accepts some shapes JSON does not (a key without a value, a primitive that is
+ * not one); walk the tokens once so that every later walk can trust key/value pairs.
+ * Returns the index after the subtree at i, or -1. */
+static int check_value(const char *js, const jsmntok_t *t, int n, int i, int depth, bool *deep)
+{
+	int j;
+
+	if (i >= n)
+		return -1;
+	switch (t[i].type) {
+	case JSMN_PRIMITIVE:
+		if (t[i].size != 0 || !primitive_ok(js, (size_t)t[i].start, (size_t)t[i].end))
+			return -1;
+		return i + 1;
+	case JSMN_STRING:
+		return t[i].size == 0 ? i + 1 : -1;
+	case JSMN_OBJECT:
+	case JSMN_ARRAY:
+		break;
+	default:
+		return -1;
+	}
+	if (depth >= AW_VIEW_MAX_DEPTH) {
+		*deep = true;
+		return -1;
+	}
+	j = i + 1;
+	for (int k = 0; k < t[i].size; k++) {
+		if (t[i].type == JSMN_OBJECT) {
+			if (j >= n || t[j].type != JSMN_STRING || t[j].size != 1)
+				return -1;
+			j++;
+		}
+		j = check_value(js, t, n, j, depth + 1, deep);
+		if (j < 0)
+			return -1;
+	}
+	return j;
+}
+
+enum parse_rc { PARSE_OK = 0, PARSE_BAD = -1, PARSE_TOO_MANY = -2, PARSE_DEEP = -3 };
+
+/* Tokenize js into v->tok[base...], growing the array up to max_tokens. On success
+ * *ntok is the count and the aux entries are initialized. */
+static enum parse_rc tokenize(struct aw_event_view *v, const char *js, size_t len, int base,
+			      int *ntok, size_t *errpos)
+{
+	jsmn_parser p;
+	int r;
+
+	*errpos = 0;
+	for (;;) {
+		jsmn_init(&p);
+		r = jsmn_parse(&p, js, len, v->tok + base, (unsigned)(v->tcap - (size_t)base));
+		if (r != JSMN_ERROR_NOMEM)
+			break;
+		if (grow_tokens(v) < 0)
+			return PARSE_TOO_MANY;
+	}
+	if (r <= 0) {
+		*errpos = p.pos;
+		return PARSE_BAD;
+	}
+	const jsmntok_t *t = v->tok + base;
+	if (t[0].type != JSMN_OBJECT && t[0].type != JSMN_ARRAY)
+		return PARSE_BAD;
+	for (size_t i = (size_t)t[0].end; i < len; i++) {
+		if (!is_ws(js[i])) {
+			*errpos = i;
+			return PARSE_BAD;
+		}
+	}
+	bool deep = false;
+	if (check_value(js, t, r, 0, 0, &deep) != r)
+		return deep ? PARSE_DEEP : PARSE_BAD;
+	for (int i = 0; i < r; i++) {
+		struct tok_aux *a = &v->aux[base + i];
+		a->s = NULL;
+		a->len = 0;
+		a->child = 0;
+		a->esc = t[i].type == JSMN_STRING &&
+			 memchr(js + t[i].start, '\\', (size_t)(t[i].end - t[i].start)) != NULL;
+	}
+	*ntok = r;
+	return PARSE_OK;
+}
+
+/* --- strings -------------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool hex4(const char *s, size_t n, size_t i, uint32_t *out)
+{
+	uint32_t cp = 0;
+
+	if (i + 4 > n)
+		return false;
+	for (size_t k = i; k < i + 4; k++) {
+		int h = hexval(s[k]);
+		if (h < 0)
+			return false;
+		cp = (cp << 4) | (uint32_t)h;
+	}
+	*out = cp;
+	return true;
+}
+
+static size_t utf8_put(char *o, uint32_t cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xC0 | (cp >> 6));
+		o[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xE0 | (cp >> 12));
+		o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		o[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	o[0] = (char)(0xF0 | (cp >> 18));
+	o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+	o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+	o[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/* Decode a JSON string body into out (which has room for n bytes: decoding never
+ * grows text). Lone surrogates become U+FFFD. Returns the decoded length. */
+static size_t json_unescape(const char *s, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '\\' || i + 1 >= n) {
+			out[o++] = s[i];
+			continue;
+		}
+		uint32_t cp;
+		switch (s[++i]) {
+		case 'b':
+			cp = '\b';
+			break;
+		case 'f':
+			cp = '\f';
+			break;
+		case 'n':
+			cp = '\n';
+			break;
+		case 'r':
+			cp = '\r';
+			break;
+		case 't':
+			cp = '\t';
+			break;
+		case 'u':
+			if (!hex4(s, n, i + 1, &cp)) {
+				cp = 'u';
+				break;
+			}
+			i += 4;
+			if (cp >= 0xD800 && cp < 0xDC00) {
+				uint32_t lo;
+				if (i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u' &&
+				    hex4(s, n, i + 3, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+					i += 6;
+				} else {
+					cp = 0xFFFD;
+				}
+			} else if (cp >= 0xDC00 && cp < 0xE000) {
+				cp = 0xFFFD;
+			}
+			break;
+		default:
+			cp = (unsigned char)s[i];
+			break;
+		}
+		o += utf8_put(out + o, cp);
+	}
+	return o;
+}
+
+/* The unescaped bytes of STRING token i of doc d (computed once per event). When the
+ * arena is exhausted the raw (still escaped) bytes are returned: a bounded degradation
+ * rather than a failed lookup. */
+static const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len)
+{
+	const struct doc *dc = &v->docs[d];
+	int ti = dc->base + i;
+	const jsmntok_t *t = &v->tok[ti];
+	const char *raw = dc->js + t->start;
+	size_t rawlen = (size_t)(t->end - t->start);
+	struct tok_aux *a = &v->aux[ti];
+
+	if (!a->esc) {
+		*len = rawlen;
+		return raw;
+	}
+	if (!a->s) {
+		char *out = arena_alloc(v, rawlen ? rawlen : 1);
+		a = &v->aux[ti];
+		if (!out) {
+			*len = rawlen;
+			return raw;
+		}
+		a->len = json_unescape(raw, rawlen, out);
+		a->s = out;
+	}
+	*len = a->len;
+	return a->s;
+}
+
+/* A string that is a number as a whole ("42", "-1.5e3"): no spaces, no hex, no
+ * nan/inf. */
+static bool string_number(const char *s, size_t len, double *out)
+{
+	char buf[AW_VIEW_NUM_MAX + 1];
+	size_t i = 0;
+
+	if (len == 0 || len > AW_VIEW_NUM_MAX)
+		return false;
+	if (s[0] == '-' || s[0] == '+')
+		i++;
+	bool intpart = digits(s, &i, len);
+	if (i < len && s[i] == '.') {
+		i++;
+		bool frac = digits(s, &i, len);
+		if (!intpart && !frac)
+			return false;
+	} else if (!intpart) {
+		return false;
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (!digits(s, &i, len))
+			return false;
+	}
+	if (i != len)
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	char *end;
+	double d = strtod(buf, &end);
+	if (end != buf + len || !isfinite(d))
+		return false;
+	*out = d;
+	return true;
+}
+
+static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
+{
+	const struct doc *dc = &v->docs[d];
+	const jsmntok_t *t = &v->tok[dc->base + i];
+	const char *raw = dc->js + t->start;
+	size_t rawlen = (size_t)(t->end - t->start);
+
+	memset(out, 0, sizeof *out);
+	out->s = raw;
+	out->len = rawlen;
+	switch (t->type) {
+	case JSMN_STRING:
+		out->kind = AW_VAL_STRING;
+		out->s = tok_string(v, d, i, &out->len);
+		out->has_num = string_number(out->s, out->len, &out->num);
+		break;
+	case JSMN_OBJECT:
+		out->kind = AW_VAL_OBJECT;
+		break;
+	case JSMN_ARRAY:
+		out->kind = AW_VAL_ARRAY;
+		break;
+	default:
+		if (raw[0] == 't' || raw[0] == 'f') {
+			out->kind = AW_VAL_BOOL;
+			out->b = raw[0] == 't';
+		} else if (raw[0] == 'n') {
+			out->kind = AW_VAL_NULL;
+		} else {
+			/* A validated JSON number is always followed by a delimiter inside
+			 * the document, so strtod stops within it. */
+			out->kind = AW_VAL_NUMBER;
+			out->num = strtod(raw, NULL);
+			out->has_num = true;
+		}
+		break;
+	}
+}
+
+/* --- JSON text inside strings ------------------------------------------------------ */
+
+/* The doc for the JSON text held by STRING token i of doc d, tokenized on first use;
+ * -1 when the string is not (valid, bounded) JSON text. */
+static int child_doc(struct aw_event_view *v, int d, int i)
+{
+	int ti = v->docs[d].base + i;
+	size_t len, k = 0;
+	const char *s;
+	int ntok, nest = v->docs[d].nest + 1;
+	size_t errpos;
+
+	if (v->aux[ti].child != 0)
+		return v->aux[ti].child;
+	v->aux[ti].child = -1;
+	if (nest > AW_VIEW_MAX_NEST)
+		return -1;
+	s = tok_string(v, d, i, &len);
+	while (k < len && is_ws(s[k]))
+		k++;
+	if (k == len || (s[k] != '{' && s[k] != '['))
+		return -1;
+	int base = (int)v->tused;
+	if (tokenize(v, s, len, base, &ntok, &errpos) != PARSE_OK)
+		return -1;
+	struct doc nd = {.js = s, .len = len, .base = base, .ntok = ntok, .nest = nest};
+	if (push_doc(v, &nd) < 0)
+		return -1;
+	v->tused += (size_t)ntok;
+	v->aux[ti].child = (int)v->ndocs - 1;
+	return v->aux[ti].child;
+}
+
+/* --- walking ------------------------------------------------------------------------ */
+
+/* Index after the subtree at i (doc-relative). Valid for values, not for keys. */
+static int skip(const struct aw_event_view *v, int d, int i)
+{
+	const struct doc *dc = &v->docs[d];
+	const jsmntok_t *t = v->tok + dc->base;
+	int j = i + 1;
+
+	while (j < dc->ntok && t[j].start < t[i].end)
+		j++;
+	return j;
+}
+
+static bool ascii_caseeq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x + 32);
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y + 32);
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+static bool key_is(struct aw_event_view *v, int d, int k, const char *name, size_t len, bool ci)
+{
+	const jsmntok_t *t = &v->tok[v->docs[d].base + k];
+	size_t kl = (size_t)(t->end - t->start);
+	const char *ks;
+
+	/* unescaped text is never longer than the raw bytes */
+	if (kl < len || (kl != len && !v->aux[v->docs[d].base + k].esc))
+		return false;
+	ks = tok_string(v, d, k, &kl);
+
+	if (kl != len)
+		return false;
+	return ci ? ascii_caseeq(ks, name, len) : memcmp(ks, name, len) == 0;
+}
+
+/* Value token of key `name` in the object at obj, or -1. */
+static int find_key(struct aw_event_view *v, int d, int obj, const char *name, size_t len, bool ci)
+{
+	if (d == 0 && obj == 0) {
+		for (size_t k = 0; k < v->nkeys; k++)
+			if (key_is(v, 0, v->keys[k], name, len, ci))
+				return v->keys[k] + 1;
+		return -1;
+	}
+	int n = v->tok[v->docs[d].base + obj].size;
+	int j = obj + 1;
+	for (int k = 0; k < n; k++) {
+		if (key_is(v, d, j, name, len, ci))
+			return j + 1;
+		j = skip(v, d, j + 1);
+	}
+	return -1;
+}
+
+struct visit {
+	aw_val_fn fn;
+	void *ud;
+	bool stopped;
+};
+
+/* Hand value i (and, for an array, each element) to the callback; true when stopped. */
+static bool emit(struct aw_event_view *v, int d, int i, struct visit *vis)
+{
+	struct aw_val val;
+
+	make_val(v, d, i, &val);
+	if (vis->fn(vis->ud, &val)) {
+		vis->stopped = true;
+		return true;
+	}
+	if (val.kind != AW_VAL_ARRAY)
+		return false;
+	int n = v->tok[v->docs[d].base + i].size;
+	int j = i + 1;
+	for (int k = 0; k < n; k++) {
+		if (emit(v, d, j, vis))
+			return true;
+		j = skip(v, d, j);
+	}
+	return false;
+}
+
+static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_ref *f, size_t k,
+		 struct visit *vis, bool *found)
+{
+	if (k == f->nseg) {
+		*found = true;
+		return emit(v, d, i, vis);
+	}
+	jsmntype_t type = v->tok[v->docs[d].base + i].type;
+	if (type == JSMN_OBJECT) {
+		const char *seg = f->seg[k];
+		size_t sl = strlen(seg);
+		int vi = find_key(v, d, i, seg, sl, false);
+		if (vi < 0)
+			vi = find_key(v, d, i, seg, sl, true);
+		return vi >= 0 && walk(v, d, vi, f, k + 1, vis, found);
+	}
+	if (type == JSMN_ARRAY) {
+		int n = v->tok[v->docs[d].base + i].size;
+		int j = i + 1;
+		for (int e = 0; e < n; e++) {
+			if (walk(v, d, j, f, k, vis, found))
+				return true;
+			j = skip(v, d, j);
+		}
+		return false;
+	}
+	if (type == JSMN_STRING) {
+		int c = child_doc(v, d, i);
+		return c > 0 && walk(v, c, 0, f, k, vis, found);
+	}
+	return false;
+}
+
+int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn, void *ud,
+		      bool *stopped)
+{
+	struct visit vis = {.fn = fn, .ud = ud};
+	bool found = false;
+	int vi;
+
+	if (stopped)
+		*stopped = false;
+	if (!v->valid)
+		return 0;
+	vi = find_key(v, 0, 0, f->name, f->len, false);
+	if (vi >= 0) {
+		found = true;
+		emit(v, 0, vi, &vis);
+	} else if (f->nseg > 1) {
+		walk(v, 0, 0, f, 0, &vis, &found);
+	}
+	if (!found) {
+		vi = find_key(v, 0, 0, f->name, f->len, true);
+		if (vi >= 0) {
+			found = true;
+			emit(v, 0, vi, &vis);
+		}
+	}
+	if (stopped)
+		*stopped = vis.stopped;
+	return found ? 1 : 0;
+}
+
+static bool strings_of(struct aw_event_view *v, int d, struct visit *vis)
+{
+	int n = v->docs[d].ntok;
+
+	for (int i = 0; i < n; i++) {
+		const jsmntok_t *t = &v->tok[v->docs[d].base + i];
+		if (t->type != JSMN_STRING)
+			continue;
+		if (t->parent >= 0 && v->tok[v->docs[d].base + t->parent].type == JSMN_OBJECT)
+			continue; /* a key */
+		if (emit(v, d, i, vis))
+			return true;
+		int c = child_doc(v, d, i);
+		if (c > 0 && strings_of(v, c, vis))
+			return true;
+	}
+	return false;
+}
+
+void aw_event_view_each_string(struct aw_event_view *v, aw_val_fn fn, void *ud)
+{
+	struct visit vis = {.fn = fn, .ud = ud};
+
+	if (v->valid)
+		strings_of(v, 0, &vis);
+}
+
+/* --- life cycle ---------------------------------------------------------------------- */
+
+struct aw_event_view *aw_event_view_new(size_t max_tokens)
+{
+	struct aw_event_view *v = calloc(1, sizeof *v);
+
+	if (!v)
+		return NULL;
+	if (max_tokens < 2)
+		max_tokens = 2;
+	if (max_tokens > (size_t)INT_MAX / 2)
+		max_tokens = (size_t)INT_MAX / 2;
+	v->max_tokens = max_tokens;
+	return v;
+}
+
+void aw_event_view_free(struct aw_event_view *v)
+{
+	if (!v)
+		return;
+	struct chunk *c = v->chunks;
+	while (c) {
+		struct chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	free(v->tok);
+	free(v->aux);
+	free(v->docs);
+	free(v->keys);
+	free(v);
+}
+
+int aw_event_view_reset(struct aw_event_view *v, const char *json, size_t len, struct aw_error *err)
+{
+	int ntok = 0;
+	size_t errpos;
+
+	v->valid = false;
+	v->json = json;
+	v->len = len;
+	v->tused = 0;
+	v->ndocs = 0;
+	v->nkeys = 0;
+	arena_rewind(v);
+	if (!json || len == 0)
+		return aw_error_set(err, "event is empty");
+	if (len > AW_VIEW_MAX_TEXT)
+		return aw_error_set(err, "event of %zu bytes is too large", len);
+	if (!v->tok && grow_tokens(v) < 0)
+		return aw_error_set(err, "out of memory");
+	switch (tokenize(v, json, len, 0, &ntok, &errpos)) {
+	case PARSE_OK:
+		break;
+	case PARSE_TOO_MANY:
+		return aw_error_set(err, "too many JSON tokens (limit %zu)", v->max_tokens);
+	case PARSE_DEEP:
+		return aw_error_set(err, "JSON nested deeper than %d levels", AW_VIEW_MAX_DEPTH);
+	default:
+		return aw_error_set(err, "malformed JSON near byte %zu", errpos);
+	}
+	if (v->tok[0].type != JSMN_OBJECT)
+		return aw_error_set(err, "event is not a JSON object");
+	struct doc d0 = {.js = json, .len = len, .base = 0, .ntok = ntok, .nest = 0};
+	if (push_doc(v, &d0) < 0)
+		return aw_error_set(err, "out of memory");
+	v->tused = (size_t)ntok;
+	int j = 1;
+	for (int k = 0; k < v->tok[0].size; k++) {
+		if (push_key(v, j) < 0)
+			return aw_error_set(err, "out of memory");
+		j = skip(v, 0, j + 1);
+	}
+	v->valid = true;
+	return 0;
+}
+
+const char *aw_event_view_text(const struct aw_event_view *v, size_t *len)
+{
+	if (len)
+		*len = v->len;
+	return v->json;
+}
+
+size_t aw_event_view_footprint(const struct aw_event_view *v)
+{
+	return v->tcap * (sizeof *v->tok + sizeof *v->aux) + v->dcap * sizeof *v->docs +
+	       v->kcap * sizeof *v->keys + v->arena_cap;
+}
+
+/* --- field references ----------------------------------------------------------------- */
+
+int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error *err)
+{
+	size_t n = 1;
+
+	memset(f, 0, sizeof *f);
+	if (!name || !*name)
+		return aw_error_set(err, "empty field name");
+	f->len = strlen(name);
+	f->name = strdup(name);
+	if (!f->name)
+		goto oom;
+	if (!strchr(name, '.'))
+		return 0;
+	for (const char *p = name; *p; p++)
+		n += *p == '.';
+	f->seg = calloc(n, sizeof *f->seg);
+	if (!f->seg)
+		goto oom;
+	/* seg[0] owns one copy of the name with the dots turned into NULs */
+	char *buf = strdup(name);
+	if (!buf)
+		goto oom;
+	f->seg[0] = buf;
+	f->nseg = 1;
+	for (char *p = buf; *p; p++) {
+		if (*p == '.') {
+			*p = '\0';
+			f->seg[f->nseg++] = p + 1;
+		}
+	}
+	return 0;
+oom:
+	aw_field_ref_free(f);
+	return aw_error_set(err, "out of memory");
+}
+
+void aw_field_ref_free(struct aw_field_ref *f)
+{
+	if (!f)
+		return;
+	if (f->seg)
+		free(f->seg[0]);
+	free(f->seg);
+	free(f->name);
+	memset(f, 0, sizeof *f);
+}

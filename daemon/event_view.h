@@ -1,0 +1,82 @@
+/* A read-only view of one event for rule evaluation.
+ *
+ * aw_event_view_reset() tokenizes the event's top-level JSON object once (jsmn, no
+ * tree); a field is then found by column name: the literal key first, then as a dotted
+ * path through nested objects and through columns that hold JSON text (properties_s,
+ * Properties, Claims, ExtendedProperties, Entities, ...), which are tokenized lazily, at
+ * most once per event. Arrays are traversed element-wise (a rule value matches if any
+ * element matches). When no key matches exactly, a case-insensitive match is tried.
+ * The view owns reusable buffers (tokens, unescaped strings) grown up to a ceiling, so
+ * evaluating an event allocates nothing once the view is warm. Not thread-safe. */
+#ifndef AW_EVENT_VIEW_H
+#define AW_EVENT_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+enum aw_val_kind {
+	AW_VAL_NULL = 1,   /* JSON null */
+	AW_VAL_STRING,     /* s/len: the unescaped bytes */
+	AW_VAL_NUMBER,     /* s/len: the literal; num: its value */
+	AW_VAL_BOOL,       /* s/len: "true"/"false"; b */
+	AW_VAL_OBJECT,     /* s/len: the compact JSON text as it appears in the event */
+	AW_VAL_ARRAY,      /* s/len: likewise (an array is also visited element-wise) */
+};
+
+/* One value of a field. Pointers are valid until the next reset or lookup callback
+ * returns. A STRING whose text parses completely as a number also has has_num and num
+ * set (Log Analytics often carries numbers as strings), so numeric comparisons work on
+ * either form. */
+struct aw_val {
+	enum aw_val_kind kind;
+	const char *s;
+	size_t len;
+	double num;
+	bool has_num;
+	bool b;
+};
+
+/* A field name compiled once (rule load): the literal name and its dot-separated path. */
+struct aw_field_ref {
+	char *name;           /* as written in the rule */
+	size_t len;
+	char **seg;           /* path segments, when the name contains dots */
+	size_t nseg;
+};
+
+int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error *err);
+void aw_field_ref_free(struct aw_field_ref *f);
+
+struct aw_event_view;
+
+/* max_tokens bounds the tokens of one event (top level plus nested JSON text); an event
+ * over the bound is reported by reset as malformed ("too many JSON tokens"). */
+struct aw_event_view *aw_event_view_new(size_t max_tokens);
+void aw_event_view_free(struct aw_event_view *v);
+
+/* Point the view at a new event (the bytes are borrowed until the next reset). Returns
+ * 0, or -1 when the event is not one JSON object (err says why). */
+int aw_event_view_reset(struct aw_event_view *v, const char *json, size_t len,
+			struct aw_error *err);
+
+/* Called for each value found; return non-zero to stop the iteration. */
+typedef int (*aw_val_fn)(void *ud, const struct aw_val *val);
+
+/* Visit every value of field f: the field itself, and when it is an array, each
+ * element (recursively). Returns 1 if the field exists (even when null), 0 if absent;
+ * *stopped (may be NULL) is set when fn stopped the iteration. */
+int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn,
+		      void *ud, bool *stopped);
+
+/* Visit every string leaf of the event, nested JSON text included (keyword search). */
+void aw_event_view_each_string(struct aw_event_view *v, aw_val_fn fn, void *ud);
+
+/* Bytes the view holds in its reusable buffers (tests check a warm view stops growing). */
+size_t aw_event_view_footprint(const struct aw_event_view *v);
+
+/* The whole event text (for literal pre-filters). */
+const char *aw_event_view_text(const struct aw_event_view *v, size_t *len);
+
+#endif

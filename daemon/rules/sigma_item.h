@@ -1,0 +1,59 @@
+/* Sigma detection items: one `field|modifier|...: value(s)` entry (or a keyword list)
+ * compiled to its cheapest matchers, and evaluated against an event view.
+ *
+ * Every value is compiled once: Sigma wildcards and escapes (sigma.md §1.4) decide the
+ * matcher (exact, prefix, suffix, substring, glob, regex); case-insensitive by default
+ * (patterns folded once at load, event values folded per comparison without allocation);
+ * modifiers per sigma.md §1.5 / §6.1. An unknown modifier or a contradictory chain is a
+ * compile error; nothing is silently ignored. */
+#ifndef AW_SIGMA_ITEM_H
+#define AW_SIGMA_ITEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "error.h"
+#include "event_view.h"
+
+/* Placeholder table for the `expand` modifier: %name% -> values. */
+struct aw_sigma_placeholder {
+	const char *name;              /* without the % signs */
+	const char *const *values;
+	size_t nvalues;
+};
+
+struct aw_sigma_compile_ctx {
+	const struct aw_sigma_placeholder *placeholders;
+	size_t nplaceholders;
+	unsigned regex_match_limit;    /* PCRE2 match limit (0: a safe default) */
+	size_t windash_max_variants;   /* cap on windash expansion (0: a safe default) */
+};
+
+struct aw_sigma_item;
+
+/* Compile one map entry. `key` is the YAML key as written ("field|contains|all",
+ * "|all" or "" for keywords); `value` is its YAML node (scalar, or sequence of
+ * scalars; typed like PyYAML: unquoted ints/floats are numbers, true/false booleans,
+ * null/~/empty null; quoted scalars are strings). Errors name the modifier or value. */
+int aw_sigma_item_compile(const char *key, const struct aw_node *value,
+			  const struct aw_sigma_compile_ctx *ctx, struct aw_sigma_item **out,
+			  struct aw_error *err);
+
+/* A keyword search item from a list of plain values (a detection identifier whose
+ * definition is a list of scalars): case-insensitive substring over every string leaf. */
+int aw_sigma_keywords_compile(const struct aw_node *list, const struct aw_sigma_compile_ctx *ctx,
+			      struct aw_sigma_item **out, struct aw_error *err);
+
+bool aw_sigma_item_match(const struct aw_sigma_item *it, struct aw_event_view *ev);
+
+/* A literal (already case-folded) that every matching event's text must contain, for
+ * pre-filtering; NULL when there is none (e.g. OR of values, regex, numbers, neq). */
+const char *aw_sigma_item_required_literal(const struct aw_sigma_item *it, size_t *len);
+
+/* The field the item reads (NULL for keywords). */
+const char *aw_sigma_item_field(const struct aw_sigma_item *it);
+
+void aw_sigma_item_free(struct aw_sigma_item *it);
+
+#endif

@@ -1,0 +1,482 @@
+/* The event view: what a rule sees when it asks for a field of a Log Analytics record
+ * (literal and dotted names, JSON text columns, arrays, case, escapes, numbers in
+ * strings), the errors for bad records, and that a warm view stops allocating. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event_view.h"
+#include "testutil.h"
+
+/* Test hook defined in event_view.c. */
+
+static struct aw_event_view *view;
+static struct aw_error err;
+static char got[8192];
+
+static void setup(void)
+{
+	view = aw_event_view_new(4096);
+	ck_assert_ptr_nonnull(view);
+	got[0] = '\0';
+	err.msg[0] = '\0';
+}
+
+static void teardown(void)
+{
+	aw_event_view_free(view);
+	view = NULL;
+}
+
+static const char *kind_name(enum aw_val_kind k)
+{
+	switch (k) {
+	case AW_VAL_NULL:
+		return "null";
+	case AW_VAL_STRING:
+		return "str";
+	case AW_VAL_NUMBER:
+		return "num";
+	case AW_VAL_BOOL:
+		return "bool";
+	case AW_VAL_OBJECT:
+		return "obj";
+	case AW_VAL_ARRAY:
+		return "arr";
+	}
+	return "?";
+}
+
+/* Appends "kind:text" (and "#num" when has_num) to got, separated by " | ". */
+static int collect(void *ud, const struct aw_val *v)
+{
+	size_t n = strlen(got);
+	snprintf(got + n, sizeof got - n, "%s%s:%.*s", n ? " | " : "", kind_name(v->kind),
+		 (int)v->len, v->s);
+	if (v->has_num) {
+		n = strlen(got);
+		snprintf(got + n, sizeof got - n, "#%g", v->num);
+	}
+	if (v->kind == AW_VAL_BOOL) {
+		n = strlen(got);
+		snprintf(got + n, sizeof got - n, "=%d", v->b);
+	}
+	return ud ? 1 : 0;
+}
+
+static void load(const char *json)
+{
+	int rc = aw_event_view_reset(view, json, strlen(json), &err);
+	ck_assert_msg(rc == 0, "reset failed: %s", err.msg);
+}
+
+/* Look field up; returns the collected values ("" when none), and checks presence. */
+static const char *lookup(const char *field, int want_present)
+{
+	struct aw_field_ref f;
+	bool stopped = true;
+
+	got[0] = '\0';
+	ck_assert_int_eq(aw_field_ref_init(&f, field, &err), 0);
+	int present = aw_event_view_get(view, &f, collect, NULL, &stopped);
+	ck_assert_msg(present == want_present, "%s: present=%d want %d (got %s)", field, present,
+		      want_present, got);
+	ck_assert(!stopped);
+	aw_field_ref_free(&f);
+	return got;
+}
+
+#define ck_get(field, want) ck_assert_str_eq(lookup(field, 1), want)
+#define ck_absent(field)    ck_assert_str_eq(lookup(field, 0), "")
+
+START_TEST(kinds_of_values)
+{
+	load("{\"s\":\"text\",\"n\":42,\"f\":-1.5e2,\"t\":true,\"F\":false,\"z\":null,"
+	     "\"o\":{\"a\":1},\"e\":\"\"}");
+	ck_get("s", "str:text");
+	ck_get("n", "num:42#42");
+	ck_get("f", "num:-1.5e2#-150");
+	ck_get("t", "bool:true=1");
+	ck_get("F", "bool:false=0");
+	ck_get("z", "null:null");
+	ck_get("o", "obj:{\"a\":1}");
+	ck_get("e", "str:");
+	ck_absent("missing");
+	ck_absent("s.deeper");
+}
+END_TEST
+
+START_TEST(literal_dotted_key_wins_over_path)
+{
+	load("{\"a\":{\"b\":\"path\"},\"a.b\":\"literal\"}");
+	ck_get("a.b", "str:literal");
+	load("{\"a\":{\"b\":\"path\",\"c\":{\"d\":[1,2]}}}");
+	ck_get("a.b", "str:path");
+	ck_get("a.c.d", "arr:[1,2] | num:1#1 | num:2#2");
+	ck_absent("a.x");
+	ck_absent("a.b.c");
+}
+END_TEST
+
+START_TEST(json_text_column_is_addressable)
+{
+	/* AzureDiagnostics: properties_s holds escaped JSON text */
+	load("{\"Type\":\"AzureDiagnostics\",\"properties_s\":\"{\\\"objectId\\\":\\\"6f1c\\\","
+	     "\\\"requestLength\\\":128,\\\"model\\\":{\\\"name\\\":\\\"gpt-4o\\\"},"
+	     "\\\"msg\\\":\\\"say \\\\\\\"hi\\\\\\\"\\\"}\"}");
+	ck_get("properties_s.objectId", "str:6f1c");
+	ck_get("properties_s.requestLength", "num:128#128");
+	ck_get("properties_s.model.name", "str:gpt-4o");
+	ck_get("properties_s.msg", "str:say \"hi\"");
+	/* the column itself is still its text */
+	lookup("properties_s", 1);
+	ck_assert_ptr_nonnull(strstr(got, "str:{\"objectId\":\"6f1c\""));
+	ck_absent("properties_s.nothere");
+	/* a string that is not JSON text has no fields */
+	ck_absent("Type.x");
+}
+END_TEST
+
+START_TEST(json_text_array_and_nesting)
+{
+	/* SecurityAlert Entities: a JSON array as text; a path crosses it element-wise */
+	load("{\"Entities\":\"[{\\\"Type\\\":\\\"ip\\\",\\\"Address\\\":\\\"10.0.0.1\\\"},"
+	     "{\\\"Type\\\":\\\"account\\\",\\\"Name\\\":\\\"bob\\\"},"
+	     "{\\\"Type\\\":\\\"ip\\\",\\\"Address\\\":\\\"10.0.0.2\\\"}]\"}");
+	ck_get("Entities.Address", "str:10.0.0.1 | str:10.0.0.2");
+	ck_get("Entities.Name", "str:bob");
+	ck_absent("Entities.Port");
+	/* JSON text inside JSON text */
+	load("{\"outer\":\"{\\\"inner\\\":\\\"{\\\\\\\"k\\\\\\\":\\\\\\\"deep\\\\\\\"}\\\"}\"}");
+	ck_get("outer.inner.k", "str:deep");
+	/* malformed JSON text is just a string */
+	load("{\"p\":\"{not json\",\"q\":\"  [1, 2]\"}");
+	ck_absent("p.x");
+	ck_get("p", "str:{not json");
+	/* whitespace before the bracket is allowed; an array root has no keys */
+	ck_absent("q.x");
+}
+END_TEST
+
+START_TEST(arrays_are_element_wise)
+{
+	load("{\"tags\":[\"a\",\"b\",[\"c\"]],\"res\":[{\"id\":\"x\",\"props\":[{\"v\":1},{\"v\":2}"
+	     "]},"
+	     "{\"id\":\"y\"},7]}");
+	ck_get("tags", "arr:[\"a\",\"b\",[\"c\"]] | str:a | str:b | arr:[\"c\"] | str:c");
+	ck_get("res.id", "str:x | str:y");
+	ck_get("res.props.v", "num:1#1 | num:2#2");
+	ck_absent("res.nope");
+}
+END_TEST
+
+START_TEST(case_insensitive_fallback)
+{
+	load("{\"OperationName\":\"ListKey\",\"foo\":1,\"Foo\":2,"
+	     "\"Props\":{\"ObjectId\":\"o1\"}}");
+	ck_get("OperationName", "str:ListKey");
+	ck_get("operationname", "str:ListKey");
+	ck_get("OPERATIONNAME", "str:ListKey");
+	/* an exact key always wins */
+	ck_get("foo", "num:1#1");
+	ck_get("Foo", "num:2#2");
+	ck_get("props.objectid", "str:o1");
+	ck_get("Props.objectId", "str:o1");
+}
+END_TEST
+
+START_TEST(unicode_escapes)
+{
+	load(
+	    "{\"e\":\"caf\\u00e9\",\"smile\":\"\\ud83d\\ude00!\",\"lone\":\"a\\ud800b\","
+	    "\"esc\":\"tab\\there\\n\\\"q\\\"\\\\\\/\",\"\\u004bey\":\"k\",\"nul\":\"a\\u0000b\"}");
+	ck_get("e", "str:caf\xc3\xa9");
+	ck_get("smile", "str:\xf0\x9f\x98\x80!");
+	ck_get("lone", "str:a\xef\xbf\xbd"
+		       "b");
+	ck_get("esc", "str:tab\there\n\"q\"\\/");
+	ck_get("Key", "str:k");
+	struct aw_field_ref f;
+	ck_assert_int_eq(aw_field_ref_init(&f, "nul", &err), 0);
+	got[0] = '\0';
+	aw_event_view_get(view, &f, collect, NULL, NULL);
+	ck_assert_int_eq(strlen(got), strlen("str:a")); /* printed up to the NUL */
+	aw_field_ref_free(&f);
+}
+END_TEST
+
+START_TEST(numbers_in_strings)
+{
+	load(
+	    "{\"a\":\"0\",\"b\":\"-12.5\",\"c\":\"1e3\",\"d\":\"12abc\",\"e\":\" 1\",\"f\":\"nan\","
+	    "\"g\":\"inf\",\"h\":\"0x10\",\"i\":\"\",\"j\":\".5\",\"k\":\"1e999\",\"l\":\"+7\"}");
+	ck_get("a", "str:0#0");
+	ck_get("b", "str:-12.5#-12.5");
+	ck_get("c", "str:1e3#1000");
+	ck_get("d", "str:12abc");
+	ck_get("e", "str: 1");
+	ck_get("f", "str:nan");
+	ck_get("g", "str:inf");
+	ck_get("h", "str:0x10");
+	ck_get("i", "str:");
+	ck_get("j", "str:.5#0.5");
+	ck_get("k", "str:1e999");
+	ck_get("l", "str:+7#7");
+}
+END_TEST
+
+START_TEST(stop_and_null_presence)
+{
+	struct aw_field_ref f;
+	bool stopped = false;
+
+	load("{\"a\":[1,2,3],\"z\":null}");
+	ck_assert_int_eq(aw_field_ref_init(&f, "a", &err), 0);
+	got[0] = '\0';
+	ck_assert_int_eq(aw_event_view_get(view, &f, collect, (void *)1, &stopped), 1);
+	ck_assert(stopped);
+	ck_assert_str_eq(got, "arr:[1,2,3]");
+	aw_field_ref_free(&f);
+	ck_get("z", "null:null");
+}
+END_TEST
+
+static int collect_strings(void *ud, const struct aw_val *v)
+{
+	ck_assert_int_eq(v->kind, AW_VAL_STRING);
+	return collect(ud, v);
+}
+
+START_TEST(each_string_includes_nested_text)
+{
+	load("{\"k1\":\"v1\",\"n\":5,\"arr\":[\"a\",{\"k2\":\"b\"}],"
+	     "\"p\":\"{\\\"k3\\\":\\\"inner\\\",\\\"m\\\":[\\\"x\\\"]}\"}");
+	got[0] = '\0';
+	aw_event_view_each_string(view, collect_strings, NULL);
+	ck_assert_str_eq(got, "str:v1 | str:a | str:b | str:{\"k3\":\"inner\",\"m\":[\"x\"]} | "
+			      "str:inner | str:x");
+}
+END_TEST
+
+START_TEST(text_accessor)
+{
+	const char *js = "{\"a\":1}";
+	size_t len = 0;
+
+	load(js);
+	ck_assert_ptr_eq(aw_event_view_text(view, &len), js);
+	ck_assert_uint_eq(len, strlen(js));
+}
+END_TEST
+
+static void ck_reset_fails(const char *json, size_t len, const char *want)
+{
+	int rc = aw_event_view_reset(view, json, len, &err);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(strstr(err.msg, want) != NULL, "error '%s' lacks '%s'", err.msg, want);
+	/* a failed view answers nothing */
+	ck_absent("a");
+}
+
+START_TEST(malformed_events)
+{
+	ck_reset_fails("", 0, "event is empty");
+	ck_reset_fails("{\"a\":}", 6, "malformed JSON");
+	ck_reset_fails("{\"a\":1", 6, "malformed JSON");
+	ck_reset_fails("[1,2]", 5, "not a JSON object");
+	ck_reset_fails("\"a\"", 3, "malformed JSON");
+	ck_reset_fails("{\"a\":1} x", 9, "malformed JSON near byte 8");
+	ck_reset_fails("{\"a\":tru}", 9, "malformed JSON");
+	ck_reset_fails("{\"a\":01}", 8, "malformed JSON");
+	ck_reset_fails("{\"a\" \"b\"}", 9, "malformed JSON");
+	ck_reset_fails("{\"a\":1}\0{}", 10, "malformed JSON");
+	ck_reset_fails("{\"a\":\"x\0y\"}", 11, "malformed JSON");
+	ck_reset_fails("{1:2}", 5, "malformed JSON");
+	/* good again after failures */
+	load("{\"a\":1}");
+	ck_get("a", "num:1#1");
+}
+END_TEST
+
+START_TEST(too_many_tokens)
+{
+	struct aw_event_view *small = aw_event_view_new(8);
+	const char *js = "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5}";
+
+	ck_assert_int_eq(aw_event_view_reset(small, js, strlen(js), &err), -1);
+	ck_assert_str_eq(err.msg, "too many JSON tokens (limit 8)");
+	js = "{\"a\":1,\"b\":2,\"c\":3}";
+	ck_assert_int_eq(aw_event_view_reset(small, js, strlen(js), &err), 0);
+	/* JSON text that would go over the bound is not descended into */
+	js = "{\"a\":\"[1,2,3,4,5,6]\"}";
+	ck_assert_int_eq(aw_event_view_reset(small, js, strlen(js), &err), 0);
+	struct aw_field_ref f;
+	ck_assert_int_eq(aw_field_ref_init(&f, "a.x", &err), 0);
+	ck_assert_int_eq(aw_event_view_get(small, &f, collect, NULL, NULL), 0);
+	aw_field_ref_free(&f);
+	aw_event_view_free(small);
+}
+END_TEST
+
+START_TEST(too_deep)
+{
+	char js[1024];
+	size_t n = 0;
+
+	n += (size_t)snprintf(js + n, sizeof js - n, "{\"a\":");
+	for (int i = 0; i < 100; i++)
+		js[n++] = '[';
+	for (int i = 0; i < 100; i++)
+		js[n++] = ']';
+	js[n++] = '}';
+	js[n] = '\0';
+	ck_assert_int_eq(aw_event_view_reset(view, js, n, &err), -1);
+	ck_assert_str_eq(err.msg, "JSON nested deeper than 64 levels");
+}
+END_TEST
+
+/* A lookup started from inside a callback (what `fieldref` does) while the first one
+ * is still walking, with the inner one growing the token array. */
+struct reent {
+	struct aw_field_ref inner;
+	int calls;
+	char seen[256];
+};
+
+static int inner_cb(void *ud, const struct aw_val *v)
+{
+	struct reent *r = ud;
+	size_t n = strlen(r->seen);
+	snprintf(r->seen + n, sizeof r->seen - n, "%.*s,", (int)v->len, v->s);
+	return 0;
+}
+
+static int outer_cb(void *ud, const struct aw_val *v)
+{
+	struct reent *r = ud;
+	if (v->kind != AW_VAL_STRING)
+		return 0;
+	r->calls++;
+	aw_event_view_get(view, &r->inner, inner_cb, r, NULL);
+	/* our own value must still be intact */
+	ck_assert_int_eq(v->len, 5);
+	ck_assert(memcmp(v->s, "outer", 5) == 0 || memcmp(v->s, "again", 5) == 0);
+	return 0;
+}
+
+START_TEST(reentrant_lookup_with_growth)
+{
+	size_t cap = 64 * 1024, n = 0;
+	char *js = malloc(cap);
+	struct reent r = {0};
+
+	n += (size_t)snprintf(js + n, cap - n, "{\"list\":[\"outer\",\"again\"],\"big\":\"[");
+	for (int i = 0; i < 600; i++)
+		n += (size_t)snprintf(js + n, cap - n, "%s{\\\"k\\\":%d}", i ? "," : "", i);
+	n += (size_t)snprintf(js + n, cap - n, "]\",\"tail\":\"\\u0041\"}");
+	load(js);
+	ck_assert_int_eq(aw_field_ref_init(&r.inner, "big.k", &err), 0);
+	struct aw_field_ref f;
+	ck_assert_int_eq(aw_field_ref_init(&f, "list", &err), 0);
+	aw_event_view_get(view, &f, outer_cb, &r, NULL);
+	ck_assert_int_eq(r.calls, 2);
+	ck_assert(strncmp(r.seen, "0,1,2,3,", 8) == 0);
+	ck_get("tail", "str:A");
+	aw_field_ref_free(&f);
+	aw_field_ref_free(&r.inner);
+	free(js);
+}
+END_TEST
+
+static int count_cb(void *ud, const struct aw_val *v)
+{
+	(*(size_t *)ud)++;
+	return 0;
+}
+
+START_TEST(warm_view_does_not_grow)
+{
+	char js[4096];
+	struct aw_field_ref f1, f2, f3;
+	size_t warm = 0;
+
+	ck_assert_int_eq(aw_field_ref_init(&f1, "properties_s.objectId", &err), 0);
+	ck_assert_int_eq(aw_field_ref_init(&f2, "Msg", &err), 0);
+	ck_assert_int_eq(aw_field_ref_init(&f3, "arr.k", &err), 0);
+	for (int i = 0; i < 2000; i++) {
+		/* vary the sizes a little, always with escapes and nested text */
+		int pad = i % 37;
+		snprintf(js, sizeof js,
+			 "{\"Type\":\"AzureDiagnostics\",\"Msg\":\"line\\n%d %.*s\","
+			 "\"properties_s\":\"{\\\"objectId\\\":\\\"id-%d\\\",\\\"x\\\":[1,2,3]}\","
+			 "\"arr\":[{\"k\":\"\\u00e9%d\"},{\"k\":%d}]}",
+			 i, pad, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i, i, i);
+		load(js);
+		size_t n = 0;
+		ck_assert_int_eq(aw_event_view_get(view, &f1, count_cb, &n, NULL), 1);
+		ck_assert_int_eq(aw_event_view_get(view, &f2, count_cb, &n, NULL), 1);
+		ck_assert_int_eq(aw_event_view_get(view, &f3, count_cb, &n, NULL), 1);
+		aw_event_view_each_string(view, count_cb, &n);
+		ck_assert_uint_eq(n, 4 + 5);
+		if (i == 100)
+			warm = aw_event_view_footprint(view);
+		if (i > 100)
+			ck_assert_uint_eq(aw_event_view_footprint(view), warm);
+	}
+	ck_assert_uint_gt(warm, 0);
+	aw_field_ref_free(&f1);
+	aw_field_ref_free(&f2);
+	aw_field_ref_free(&f3);
+}
+END_TEST
+
+START_TEST(field_refs)
+{
+	struct aw_field_ref f;
+
+	ck_assert_int_eq(aw_field_ref_init(&f, "a.bc.d", &err), 0);
+	ck_assert_str_eq(f.name, "a.bc.d");
+	ck_assert_uint_eq(f.len, 6);
+	ck_assert_uint_eq(f.nseg, 3);
+	ck_assert_str_eq(f.seg[0], "a");
+	ck_assert_str_eq(f.seg[1], "bc");
+	ck_assert_str_eq(f.seg[2], "d");
+	aw_field_ref_free(&f);
+	ck_assert_int_eq(aw_field_ref_init(&f, "plain", &err), 0);
+	ck_assert_uint_eq(f.nseg, 0);
+	ck_assert_ptr_null(f.seg);
+	aw_field_ref_free(&f);
+	ck_assert_int_eq(aw_field_ref_init(&f, "", &err), -1);
+	ck_assert_str_eq(err.msg, "empty field name");
+	aw_field_ref_free(&f); /* safe after a failed init */
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("event_view");
+	TCase *tc = tcase_create("view");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, kinds_of_values);
+	tcase_add_test(tc, literal_dotted_key_wins_over_path);
+	tcase_add_test(tc, json_text_column_is_addressable);
+	tcase_add_test(tc, json_text_array_and_nesting);
+	tcase_add_test(tc, arrays_are_element_wise);
+	tcase_add_test(tc, case_insensitive_fallback);
+	tcase_add_test(tc, unicode_escapes);
+	tcase_add_test(tc, numbers_in_strings);
+	tcase_add_test(tc, stop_and_null_presence);
+	tcase_add_test(tc, each_string_includes_nested_text);
+	tcase_add_test(tc, text_accessor);
+	tcase_add_test(tc, malformed_events);
+	tcase_add_test(tc, too_many_tokens);
+	tcase_add_test(tc, too_deep);
+	tcase_add_test(tc, reentrant_lookup_with_growth);
+	tcase_add_test(tc, warm_view_does_not_grow);
+	tcase_add_test(tc, field_refs);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+AW_TEST_MAIN(suite)
