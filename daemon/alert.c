@@ -908,6 +908,10 @@ static const char *single_item(const struct aw_alert_input *in, char **owned, si
 	*tag = 'I';
 	if (!in->single_event)
 		return NULL;
+	if (in->dedup_key && in->dedup_key[0]) {
+		*len = strlen(in->dedup_key);
+		return in->dedup_key;
+	}
 	if (in->nitem_ids > 0 && in->item_ids && in->item_ids[0] && in->item_ids[0][0]) {
 		*len = strlen(in->item_ids[0]);
 		return in->item_ids[0];

@@ -44,6 +44,9 @@ struct aw_alert_input {
 	size_t nsamples;
 	bool single_event;                  /* a detection rule's match (not a correlation):
 	                                       its id includes the event's _ItemId */
+	const char *dedup_key;              /* single events: identifies the finding instead
+	                                       of _ItemId (SecurityAlert: SystemAlertId, so
+	                                       status updates of one alert share an id) */
 	const char *host;                   /* this daemon's host name */
 	int64_t now_ms;                     /* TimeGenerated */
 };

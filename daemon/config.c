@@ -46,6 +46,30 @@ static const struct aw_option pipeline_options[] = {
     AW_OPT_END,
 };
 
+static const struct aw_option rules_options[] = {
+    {.key = "paths", .type = AW_OPT_STRLIST, .offset = offsetof(struct aw_rules_conf, paths),
+     .defval = AW_RULESDIR,
+     .help = "Sigma rule files or directories (*.yml, *.yaml, searched recursively)"},
+    AW_OPT_DUR("allowed_lateness", struct aw_rules_conf, allowed_lateness_ms, "10m", 0,
+	       86400000,
+	       "correlation windows still count a record this much older than the newest "
+	       "seen; older ones are dropped and counted"),
+    AW_OPT_INTEGER("max_groups_per_rule", struct aw_rules_conf, max_groups_per_rule, "100000",
+		   1, 100000000,
+		   "correlation groups kept per rule; the least recently used is evicted beyond"),
+    AW_OPT_INTEGER("max_groups_total", struct aw_rules_conf, max_groups_total, "1000000", 1,
+		   1000000000, "correlation groups kept across all rules"),
+    AW_OPT_DUR("save_interval", struct aw_rules_conf, save_interval_ms, "60s", 1000, 86400000,
+	       "how often open correlation windows are saved to the state directory (also "
+	       "at shutdown)"),
+    AW_OPT_LIST("field_mappings", struct aw_rules_conf, field_mappings, 0,
+		"RuleField=Column pairs that map the field names of rules written for "
+		"another schema (e.g. SigmaHQ's operationName=OperationNameValue)"),
+    AW_OPT_LIST("placeholders", struct aw_rules_conf, placeholders, 0,
+		"name=value1,value2 entries for the Sigma `expand` modifier (%name%)"),
+    AW_OPT_END,
+};
+
 const struct aw_option aw_core_options[] = {
     AW_OPT_SUB("log", struct aw_core_conf, log, log_options, "logging"),
     AW_OPT_STR("state_directory", struct aw_core_conf, state_directory, AW_DEFAULT_STATEDIR, 0,
@@ -56,6 +80,7 @@ const struct aw_option aw_core_options[] = {
 	       "how long outputs may drain in-flight batches on stop"),
     AW_OPT_SUB("pipeline", struct aw_core_conf, pipeline, pipeline_options,
 	       "queues and retries between the engine and the outputs"),
+    AW_OPT_SUB("rules", struct aw_core_conf, rules, rules_options, "the detection rules"),
     AW_OPT_END,
 };
 

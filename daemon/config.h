@@ -87,12 +87,23 @@ struct aw_pipeline_conf {
 	bool forward_events;        /* no rule engine yet: forward each event as a record */
 };
 
+struct aw_rules_conf {
+	struct aw_strlist paths;        /* Sigma rule files or directories */
+	uint64_t allowed_lateness_ms;   /* correlation windows accept records this late */
+	long long max_groups_per_rule;  /* correlation groups kept per rule */
+	long long max_groups_total;     /* ... and across all correlations */
+	uint64_t save_interval_ms;      /* how often correlation state is saved */
+	struct aw_strlist field_mappings; /* "RuleField=Column" */
+	struct aw_strlist placeholders;   /* "name=v1,v2" for `expand` */
+};
+
 struct aw_core_conf {
 	struct aw_log_conf log;
 	char *state_directory;
 	char *http_listen;          /* "127.0.0.1:9464"; "" or "off" disables */
 	uint64_t shutdown_timeout_ms;
 	struct aw_pipeline_conf pipeline;
+	struct aw_rules_conf rules;
 };
 
 /* One configured plugin instance (an item of `inputs:` or `outputs:`). */

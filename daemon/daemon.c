@@ -21,6 +21,9 @@ struct aw_daemon {
 	struct aw_config *cfg;
 	struct aw_metrics *metrics;
 	struct aw_engine *engine;
+	struct aw_error_list rule_errors; /* of the running rule set, to judge a reload */
+	char *engine_dir;                 /* correlation state */
+	uv_timer_t save_timer;
 	struct aw_pipeline *pipeline;
 	struct aw_httpd *httpd;
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -69,13 +72,63 @@ static void log_errors(const char *what, const struct aw_error_list *errs)
 		aw_log(AW_LOG_ERR, "config", "more errors not shown", AW_U("count", errs->dropped));
 }
 
-static struct aw_engine *new_engine(const struct aw_core_conf *core, struct aw_error_list *errs)
+struct aw_engine *aw_daemon_engine(const struct aw_core_conf *core, struct aw_error_list *errs)
 {
 	struct aw_engine_conf ec = {
 		.forward_events = core->pipeline.forward_events,
+		.rule_paths = (const char *const *)core->rules.paths.v,
+		.nrule_paths = core->rules.paths.n,
+		.allowed_lateness_ms = core->rules.allowed_lateness_ms,
+		.max_groups_per_rule = (size_t)core->rules.max_groups_per_rule,
+		.max_groups_total = (size_t)core->rules.max_groups_total,
+		.field_mappings = (const char *const *)core->rules.field_mappings.v,
+		.nfield_mappings = core->rules.field_mappings.n,
+		.placeholders = (const char *const *)core->rules.placeholders.v,
+		.nplaceholders = core->rules.placeholders.n,
 	};
 
 	return aw_engine_new(&ec, errs);
+}
+
+static struct aw_engine *new_engine(struct aw_daemon *d, const struct aw_core_conf *core,
+				    struct aw_error_list *errs)
+{
+	struct aw_engine *e = aw_daemon_engine(core, errs);
+
+	if (e)
+		aw_engine_set_metrics(e, d->metrics);
+	return e;
+}
+
+static void save_engine_state(struct aw_daemon *d)
+{
+	struct aw_error err;
+
+	if (d->engine && d->engine_dir && aw_engine_save_state(d->engine, d->engine_dir, &err) != 0)
+		aw_log(AW_LOG_WARN, "engine", "cannot save correlation state",
+		       AW_S("dir", d->engine_dir), AW_S("error", err.msg));
+}
+
+static void save_timer_cb(uv_timer_t *t)
+{
+	save_engine_state(t->data);
+}
+
+/* True when every error of `next` was already an error of the running set: a reload
+ * may keep a rule that was broken before, but must not break one that worked. */
+static bool no_new_rule_errors(const struct aw_error_list *running,
+			       const struct aw_error_list *next)
+{
+	if (next->dropped)
+		return false;
+	for (size_t i = 0; i < next->n; i++) {
+		bool known = false;
+		for (size_t j = 0; j < running->n && !known; j++)
+			known = strcmp(next->msgs[i], running->msgs[j]) == 0;
+		if (!known)
+			return false;
+	}
+	return true;
 }
 
 /* Add and start the instances of `kind` from cfg that are not running yet. */
@@ -121,6 +174,7 @@ static void pipeline_closed(void *ud)
 	close_handle((uv_handle_t *)&d->watchdog);
 	close_handle((uv_handle_t *)&d->shutdown_timer);
 	close_handle((uv_handle_t *)&d->reload_timer);
+	close_handle((uv_handle_t *)&d->save_timer);
 }
 
 static void finish_shutdown(struct aw_daemon *d)
@@ -131,6 +185,8 @@ static void finish_shutdown(struct aw_daemon *d)
 		return;
 	d->closed = true;
 	uv_timer_stop(&d->shutdown_timer);
+	uv_timer_stop(&d->save_timer);
+	save_engine_state(d);
 	left = aw_pipeline_pending(d->pipeline);
 	if (left)
 		aw_log(AW_LOG_WARN, "daemon",
@@ -286,16 +342,28 @@ static void do_reload(struct aw_daemon *d)
 		goto fail;
 	}
 	apply_log_conf(&next->core.log);
-	if (next->core.pipeline.forward_events != d->cfg->core.pipeline.forward_events) {
-		struct aw_engine *e = new_engine(&next->core, &errs);
-		if (!e) {
-			log_errors("reload rejected; keeping the running configuration", &errs);
-			goto fail;
-		}
-		aw_pipeline_set_engine(d->pipeline, e);
-		aw_engine_free(d->engine);
-		d->engine = e;
+	/* Rules are re-read on every reload (the files may have changed even when the
+	 * configuration did not). Open correlation windows move to the new engine. */
+	struct aw_error_list rerrs = {0};
+	struct aw_engine *e = new_engine(d, &next->core, &rerrs);
+	if (!e || !no_new_rule_errors(&d->rule_errors, &rerrs)) {
+		log_errors("reload rejected; keeping the running configuration and rules", &rerrs);
+		aw_error_list_free(&rerrs);
+		aw_engine_free(e);
+		goto fail;
 	}
+	save_engine_state(d);
+	{
+		struct aw_error err;
+		if (aw_engine_load_state(e, d->engine_dir, &err) != 0)
+			aw_log(AW_LOG_WARN, "engine", "correlation state not carried over",
+			       AW_S("error", err.msg));
+	}
+	aw_pipeline_set_engine(d->pipeline, e);
+	aw_engine_free(d->engine);
+	d->engine = e;
+	aw_error_list_free(&d->rule_errors);
+	d->rule_errors = rerrs;
 	aw_pipeline_set_conf(d->pipeline, &next->core.pipeline);
 
 	bool listen_changed = strcmp(next->core.http_listen, d->cfg->core.http_listen) != 0;
@@ -378,12 +446,21 @@ static int start(struct aw_daemon *d)
 		aw_log(AW_LOG_ERR, "daemon", "out of memory at start");
 		return -1;
 	}
-	struct aw_error_list errs = {0};
-	d->engine = new_engine(core, &errs);
-	log_errors("cannot start the engine", &errs);
-	aw_error_list_free(&errs);
+	d->engine = new_engine(d, core, &d->rule_errors);
+	/* Bad rules are reported and left out; the others run (invariant 4). */
+	log_errors("rule not loaded", &d->rule_errors);
 	if (!d->engine)
 		return -1;
+	if (asprintf(&d->engine_dir, "%s/engine", core->state_directory) < 0) {
+		d->engine_dir = NULL;
+		return -1;
+	}
+	if (aw_state_mkdir(d->engine_dir, &err) != 0 ||
+	    aw_engine_load_state(d->engine, d->engine_dir, &err) != 0)
+		aw_log(AW_LOG_WARN, "engine", "correlation state not restored; starting empty",
+		       AW_S("error", err.msg));
+	uv_timer_start(&d->save_timer, save_timer_cb, core->rules.save_interval_ms,
+		       core->rules.save_interval_ms);
 	aw_metric_set(aw_metric_get(d->metrics, AW_METRIC_GAUGE, "aiwatch_build_info",
 				    "Version of the running aiwatchd", "version", AW_VERSION,
 				    NULL),
@@ -450,6 +527,8 @@ int aw_daemon_run(const char *config_path)
 	uv_timer_init(&d.loop, &d.watchdog);
 	uv_timer_init(&d.loop, &d.shutdown_timer);
 	uv_timer_init(&d.loop, &d.reload_timer);
+	uv_timer_init(&d.loop, &d.save_timer);
+	d.save_timer.data = &d;
 	uv_signal_init(&d.loop, &d.sig_term);
 	uv_signal_init(&d.loop, &d.sig_int);
 	uv_signal_init(&d.loop, &d.sig_hup);
@@ -476,6 +555,8 @@ int aw_daemon_run(const char *config_path)
 	if (uv_loop_close(&d.loop) != 0)
 		aw_log(AW_LOG_WARN, "daemon", "event loop closed with handles still open");
 	aw_engine_free(d.engine);
+	aw_error_list_free(&d.rule_errors);
+	free(d.engine_dir);
 	aw_metrics_free(d.metrics);
 	aw_config_free(d.cfg);
 	free(d.config_path);

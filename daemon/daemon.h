@@ -19,6 +19,12 @@ enum aw_exit {
 	AW_EXIT_RUNTIME = 3,  /* could not start: state directory, listen address, plugin init */
 };
 
+struct aw_core_conf;
+struct aw_error_list;
+
+/* The engine a configuration describes (rules loaded; every rule error in errs). */
+struct aw_engine *aw_daemon_engine(const struct aw_core_conf *core, struct aw_error_list *errs);
+
 /* Run until stopped by a signal. Returns an enum aw_exit value. */
 int aw_daemon_run(const char *config_path);
 

@@ -1,41 +1,658 @@
-/* Interim engine (forward mode only) while the rule engine's modules are being
- * integrated; replaced by the full engine in the next commit. */
+/* The engine: route, match, correlate, alert. See engine.h.
+ *
+ * Per event: one tokenization (event view), one log-source classification, then only
+ * the rules routed to that source. A rule whose condition requires a literal is
+ * skipped with one substring search over the event's folded text before any field is
+ * read. Nothing is allocated per event once the view and the scratch buffers are warm,
+ * except for alerts, which are rare by nature. */
 #include "engine.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alert.h"
+#include "event_view.h"
+#include "log.h"
+#include "metrics.h"
+#include "rules/ruleset.h"
+#include "state.h"
+
+#define ENGINE_MAX_TOKENS 65536
+#define ENGINE_DEFAULT_ALERT_BYTES (60 * 1024)
+#define GROUP_SEP '\x1f' /* between group-by values in a correlation key */
+#define ENGINE_MAX_CLOCK_SKEW_MS (15 * 60 * 1000)
 
 struct aw_engine {
 	bool forward_events;
+	struct aw_ruleset *rs;
+	struct aw_event_view *view;
+	size_t alert_max_bytes;
+	char host[256];
+	char *folded;              /* the event text, lower-cased, for literal pre-filters */
+	size_t folded_cap;
+	char keybuf[4096];         /* correlation group key */
+	struct aw_field_ref f_time, f_item, f_sysalert;
+	struct aw_metrics *metrics;
+	uint64_t future_clamped;   /* records stamped too far in the future */
+	/* compile context: parsed from the configuration's strings; the rules keep
+	 * pointers into these until the engine is freed */
+	struct aw_sigma_field_map *fmap;
+	size_t nfmap;
+	struct aw_sigma_placeholder *ph;
+	size_t nph;
+	char **phvals;             /* one allocation per placeholder: its split values */
+	/* per-event */
+	const struct aw_event *ev;
+	aw_engine_emit_fn emit;
+	void *emit_ud;
+	int yielded;
+	bool emit_failed;
 };
+
+static void collect_engine(void *ud);
+
+/* --- helpers ---------------------------------------------------------------------- */
+
+struct copy_first {
+	char *buf;
+	size_t sz;
+	double num;
+	bool has_num;
+	bool found;
+};
+
+static int copy_first_cb(void *ud, const struct aw_val *v)
+{
+	struct copy_first *c = ud;
+	size_t n;
+
+	if (v->kind == AW_VAL_NULL)
+		return 0;
+	n = v->len < c->sz - 1 ? v->len : c->sz - 1;
+	memcpy(c->buf, v->s, n);
+	c->buf[n] = '\0';
+	c->num = v->num;
+	c->has_num = v->has_num || v->kind == AW_VAL_NUMBER;
+	c->found = true;
+	return 1;
+}
+
+/* The first non-null value of f as text into buf. */
+static bool first_value(struct aw_event_view *view, const struct aw_field_ref *f, char *buf,
+			size_t sz, double *num, bool *has_num)
+{
+	struct copy_first c = {.buf = buf, .sz = sz};
+
+	buf[0] = '\0';
+	aw_event_view_get(view, f, copy_first_cb, &c, NULL);
+	if (num)
+		*num = c.num;
+	if (has_num)
+		*has_num = c.has_num;
+	return c.found;
+}
+
+/* ISO-8601 UTC ("2026-11-29T04:35:20.1234567Z", offsets allowed) to ms since the epoch. */
+static bool parse_time_ms(const char *s, int64_t *out)
+{
+	struct tm tm = {0};
+	const char *p;
+	long frac_ms = 0;
+	int off = 0;
+
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return false;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; isdigit((unsigned char)*p); p++, digits++)
+			if (digits < 3)
+				frac_ms = frac_ms * 10 + (*p - '0');
+		for (; digits < 3; digits++)
+			frac_ms *= 10;
+	}
+	if (*p == '+' || *p == '-') {
+		int h, m;
+		if (sscanf(p + 1, "%2d:%2d", &h, &m) != 2)
+			return false;
+		off = (h * 60 + m) * 60 * (*p == '+' ? 1 : -1);
+	} else if (*p != 'Z' && *p != '\0') {
+		return false;
+	}
+	*out = ((int64_t)timegm(&tm) - off) * 1000 + frac_ms;
+	return true;
+}
+
+static const char *fold_text(struct aw_engine *e, const char *s, size_t len)
+{
+	if (len + 1 > e->folded_cap) {
+		size_t cap = len + 1 > 4096 ? len + 1 : 4096;
+		char *n = realloc(e->folded, cap);
+		if (!n)
+			return NULL;
+		e->folded = n;
+		e->folded_cap = cap;
+	}
+	for (size_t i = 0; i < len; i++)
+		e->folded[i] = (char)tolower((unsigned char)s[i]);
+	e->folded[len] = '\0';
+	return e->folded;
+}
+
+/* --- alerts ---------------------------------------------------------------------- */
+
+static void emit_alert(struct aw_engine *e, const struct aw_sigma_rule *r, int64_t start,
+		       int64_t end, uint64_t count, const char *const *gf, const char *const *gv,
+		       size_t ng, const char *const *ids, size_t nids, bool single,
+		       const char *dedup_key)
+{
+	struct aw_alert_rule ar = {
+		.id = r->id ? r->id : r->title,
+		.title = r->title,
+		.description = r->description,
+		.level = r->level ? r->level : "medium",
+		.tags = (const char *const *)r->tags,
+		.ntags = r->ntags,
+	};
+	const char *sample = e->ev->json;
+	struct aw_alert_input in = {
+		.rule = &ar,
+		.window_start_ms = start,
+		.window_end_ms = end,
+		.event_count = count,
+		.group_fields = gf,
+		.group_values = gv,
+		.ngroup = ng,
+		.event = e->view,
+		.source_table = e->ev->table,
+		.item_ids = ids,
+		.nitem_ids = nids,
+		.samples = &sample,
+		.nsamples = 1,
+		.single_event = single,
+		.dedup_key = dedup_key,
+		.host = e->host,
+		.now_ms = (int64_t)time(NULL) * 1000,
+	};
+	struct aw_record rec = {0};
+	struct aw_error err;
+
+	if (aw_alert_build(&in, e->alert_max_bytes, &rec, &err) != 0) {
+		aw_log(AW_LOG_ERR, "engine", "cannot build an alert", AW_S("rule", ar.id),
+		       AW_S("origin", e->ev->origin), AW_S("error", err.msg));
+		return;
+	}
+	if (e->emit(e->emit_ud, &rec) != 0) {
+		e->emit_failed = true;
+	} else {
+		e->yielded++;
+		if (e->metrics)
+			aw_metric_inc(aw_metric_get(e->metrics, AW_METRIC_COUNTER,
+						    "aiwatch_alerts_total",
+						    "Alerts raised, by rule and severity", "rule", ar.id,
+						    "severity", aw_alert_severity(ar.level), NULL));
+	}
+	aw_alert_record_free(&rec);
+}
+
+/* --- correlations ------------------------------------------------------------------ */
+
+static void feed_corr(struct aw_engine *e, size_t ci, size_t pos, int64_t t_ms,
+		      const char *item_id, unsigned depth);
+
+static void corr_fired(struct aw_engine *e, size_t ci, const struct aw_corr_fire *f,
+		       unsigned depth)
+{
+	struct aw_rs_corr *c = &e->rs->corrs[ci];
+	const struct aw_sigma_rule *r = c->rule;
+	const char *gv[32];
+	char keycopy[sizeof e->keybuf];
+	size_t ng = r->ngroup_by < 32 ? r->ngroup_by : 32;
+	size_t klen = f->group_key_len < sizeof keycopy - 1 ? f->group_key_len : sizeof keycopy - 1;
+	char *p = keycopy;
+
+	/* Split the key back into the group-by values. */
+	memcpy(keycopy, f->group_key, klen);
+	keycopy[klen] = '\0';
+	for (size_t g = 0; g < ng; g++) {
+		gv[g] = p;
+		char *sep = strchr(p, GROUP_SEP);
+		if (sep) {
+			*sep = '\0';
+			p = sep + 1;
+		} else {
+			p += strlen(p);
+		}
+	}
+	if (!c->silent)
+		emit_alert(e, r, f->window_start_ms, f->window_end_ms, f->count,
+			   (const char *const *)r->group_by, gv, ng, f->event_ids, f->nevent_ids,
+			   false, NULL);
+	for (size_t k = 0; k < c->nfeeds; k++)
+		feed_corr(e, c->feeds[k].corr, c->feeds[k].pos, f->window_end_ms,
+			  f->nevent_ids ? f->event_ids[f->nevent_ids - 1] : NULL, depth + 1);
+}
+
+static void feed_corr(struct aw_engine *e, size_t ci, size_t pos, int64_t t_ms,
+		      const char *item_id, unsigned depth)
+{
+	struct aw_rs_corr *c = &e->rs->corrs[ci];
+	const struct aw_sigma_rule *r = c->rule;
+	struct aw_corr_fire fire;
+	char value[1024] = "";
+	double num = 0;
+	bool has_num = false;
+	size_t klen = 0;
+
+	if (!c->state || depth > 8)
+		return;
+	/* The group key: the group-by values joined. An event without one of the fields
+	 * does not take part (documented in the README's rule section). */
+	for (size_t g = 0; g < r->ngroup_by; g++) {
+		char v[512];
+		if (!first_value(e->view, &c->group_fields[pos][g], v, sizeof v, NULL, NULL))
+			return;
+		size_t vl = strlen(v);
+		if (klen + vl + 2 > sizeof e->keybuf)
+			return;
+		if (g)
+			e->keybuf[klen++] = GROUP_SEP;
+		memcpy(e->keybuf + klen, v, vl);
+		klen += vl;
+	}
+	e->keybuf[klen] = '\0';
+	if (c->has_value_field &&
+	    !first_value(e->view, &c->value_field, value, sizeof value, &num, &has_num))
+		return;
+	int rc = aw_corr_feed(c->state, pos, t_ms, e->keybuf, klen,
+			      c->has_value_field ? value : NULL, strlen(value), num, item_id, &fire);
+	if (rc < 0) {
+		aw_log(AW_LOG_ERR, "engine", "correlation out of memory",
+		       AW_S("rule", r->id ? r->id : r->title));
+		return;
+	}
+	/* One feed can close several groups' windows (conditions judged when a window
+	 * ends): collect every fire it produced. */
+	for (unsigned n = 0; rc == 1 && n < 10000; n++) {
+		corr_fired(e, ci, &fire, depth);
+		rc = aw_corr_next(c->state, &fire);
+	}
+}
+
+/* --- evaluation ------------------------------------------------------------------ */
+
+static void rule_matched(struct aw_engine *e, struct aw_rs_rule *rr, int64_t t_ms,
+			 const char *item_id, const char *dedup_key)
+{
+	if (!rr->silent) {
+		const char *ids[1] = {item_id};
+		emit_alert(e, rr->rule, t_ms, t_ms, 1, NULL, NULL, 0, ids, item_id[0] ? 1 : 0,
+			   true, dedup_key);
+	}
+	for (size_t k = 0; k < rr->nfeeds; k++)
+		feed_corr(e, rr->feeds[k].corr, rr->feeds[k].pos, t_ms, item_id, 0);
+}
+
+int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emit_fn emit,
+		   void *ud, struct aw_error *err)
+{
+	const struct aw_rs_route *route;
+	const char *service, *folded = NULL;
+	char category[128], tbuf[64], item_id[128], dedup[128];
+	int64_t t_ms = 0;
+
+	e->ev = ev;
+	e->emit = emit;
+	e->emit_ud = ud;
+	e->yielded = 0;
+	e->emit_failed = false;
+	if (e->forward_events) {
+		struct aw_record rec = {.data = (char *)ev->json, .len = ev->len};
+		if (emit(ud, &rec) != 0)
+			return aw_error_set(err, "%s: record could not be queued", ev->origin);
+		e->yielded++;
+	}
+	if (!e->rs || e->rs->nroutes == 0)
+		return e->yielded;
+	if (aw_event_view_reset(e->view, ev->json, ev->len, err) != 0)
+		return aw_error_prefix(err, "%s", ev->origin);
+	aw_logsource_classify(ev->table, e->view, &service, category, sizeof category);
+	route = aw_ruleset_route(e->rs, service);
+	if (!route)
+		return e->yielded;
+	if (first_value(e->view, &e->f_time, tbuf, sizeof tbuf, NULL, NULL))
+		parse_time_ms(tbuf, &t_ms);
+	/* A record stamped far in the future (a broken clock upstream) would make every
+	 * later record "too late" for correlation windows: treat it as arriving now. */
+	int64_t now_ms = (int64_t)time(NULL) * 1000;
+	if (t_ms > now_ms + ENGINE_MAX_CLOCK_SKEW_MS) {
+		t_ms = now_ms;
+		e->future_clamped++;
+	}
+	first_value(e->view, &e->f_item, item_id, sizeof item_id, NULL, NULL);
+	/* Defender re-exports an alert on every status change, each row with a new
+	 * _ItemId: its own SystemAlertId is what makes two rows the same finding. */
+	dedup[0] = '\0';
+	if (ev->table && strcmp(ev->table, "SecurityAlert") == 0)
+		first_value(e->view, &e->f_sysalert, dedup, sizeof dedup, NULL, NULL);
+	for (size_t i = 0; i < route->n; i++) {
+		struct aw_rs_rule *rr = &e->rs->rules[route->rules[i]];
+		bool pass = true;
+		if (rr->rule->category && strcasecmp(rr->rule->category, category) != 0)
+			continue;
+		if (rr->literal) {
+			if (!folded && !(folded = fold_text(e, ev->json, ev->len)))
+				return aw_error_set(err, "%s: out of memory", ev->origin);
+			if (!memmem(folded, ev->len, rr->literal, rr->literal_len))
+				continue;
+		}
+		if (!aw_sigma_detection_match(&rr->rule->det, e->view))
+			continue;
+		/* A filter's condition says what may pass (usually `not selection`). */
+		for (size_t f = 0; f < rr->nfilters && pass; f++)
+			pass = aw_sigma_detection_match(&rr->filters[f]->det, e->view);
+		if (pass)
+			rule_matched(e, rr, t_ms, item_id, dedup[0] ? dedup : NULL);
+	}
+	if (e->emit_failed)
+		return aw_error_set(err, "%s: an alert could not be queued", ev->origin);
+	return e->yielded;
+}
+
+/* --- life cycle --------------------------------------------------------------------- */
+
+/* "From=To" field mappings and "name=v1,v2" placeholders from the configuration,
+ * copied: a reload frees the old configuration while the engine built from it may
+ * still be running. */
+static int parse_compile_tables(struct aw_engine *e, const struct aw_engine_conf *conf,
+				struct aw_error_list *errs)
+{
+	int rc = 0;
+
+	e->fmap = calloc(conf->nfield_mappings + 1, sizeof *e->fmap);
+	e->ph = calloc(conf->nplaceholders + 1, sizeof *e->ph);
+	e->phvals = calloc(conf->nplaceholders + 1, sizeof *e->phvals);
+	if (!e->fmap || !e->ph || !e->phvals)
+		return aw_error_list_add(errs, "engine: out of memory");
+	for (size_t i = 0; i < conf->nfield_mappings; i++) {
+		const char *m = conf->field_mappings[i], *eq = strchr(m, '=');
+		char *copy;
+		if (!eq || eq == m || !eq[1]) {
+			rc = aw_error_list_add(errs, "rules.field_mappings[%zu]: '%s' is not "
+						     "RuleField=Column",
+					       i, m);
+			continue;
+		}
+		if (!(copy = strdup(m)))
+			return aw_error_list_add(errs, "engine: out of memory");
+		copy[eq - m] = '\0';
+		e->fmap[e->nfmap++] = (struct aw_sigma_field_map){.from = copy, .to = copy + (eq - m) + 1};
+	}
+	for (size_t i = 0; i < conf->nplaceholders; i++) {
+		const char *m = conf->placeholders[i], *eq = strchr(m, '=');
+		char *copy, **vals;
+		size_t nv = 1;
+		if (!eq || eq == m) {
+			rc = aw_error_list_add(errs, "rules.placeholders[%zu]: '%s' is not "
+						     "name=value1,value2",
+					       i, m);
+			continue;
+		}
+		for (const char *p = eq; *p; p++)
+			nv += *p == ',';
+		copy = strdup(m);
+		vals = calloc(nv + 1, sizeof *vals);
+		if (!copy || !vals) {
+			free(copy);
+			free(vals);
+			return aw_error_list_add(errs, "engine: out of memory");
+		}
+		copy[eq - m] = '\0';
+		nv = 0;
+		for (char *p = copy + (eq - m) + 1, *next; p; p = next) {
+			next = strchr(p, ',');
+			if (next)
+				*next++ = '\0';
+			vals[nv++] = p;
+		}
+		e->phvals[e->nph] = (char *)vals;
+		e->ph[e->nph++] = (struct aw_sigma_placeholder){
+			.name = copy, .values = (const char *const *)vals, .nvalues = nv};
+	}
+	return rc;
+}
 
 struct aw_engine *aw_engine_new(const struct aw_engine_conf *conf, struct aw_error_list *errs)
 {
 	struct aw_engine *e = calloc(1, sizeof *e);
+	struct aw_error err;
 
 	if (!e) {
 		aw_error_list_add(errs, "engine: out of memory");
 		return NULL;
 	}
 	e->forward_events = conf->forward_events;
+	e->alert_max_bytes = conf->alert_max_bytes ? conf->alert_max_bytes
+						   : ENGINE_DEFAULT_ALERT_BYTES;
+	if (conf->host)
+		snprintf(e->host, sizeof e->host, "%s", conf->host);
+	else if (gethostname(e->host, sizeof e->host - 1) != 0)
+		snprintf(e->host, sizeof e->host, "unknown");
+	e->view = aw_event_view_new(ENGINE_MAX_TOKENS);
+	if (!e->view || aw_field_ref_init(&e->f_time, "TimeGenerated", &err) != 0 ||
+	    aw_field_ref_init(&e->f_item, "_ItemId", &err) != 0 ||
+	    aw_field_ref_init(&e->f_sysalert, "SystemAlertId", &err) != 0) {
+		aw_error_list_add(errs, "engine: out of memory");
+		aw_engine_free(e);
+		return NULL;
+	}
+	if (parse_compile_tables(e, conf, errs) != 0) {
+		aw_engine_free(e);
+		return NULL;
+	}
+	if (conf->nrule_paths) {
+		struct aw_ruleset_conf rc = {
+			.paths = conf->rule_paths,
+			.npaths = conf->nrule_paths,
+			.allowed_lateness_ms = conf->allowed_lateness_ms,
+			.max_groups_per_rule = conf->max_groups_per_rule,
+			.max_groups_total = conf->max_groups_total,
+			.compile = {.field_map = e->fmap,
+				    .nfield_map = e->nfmap,
+				    .placeholders = e->ph,
+				    .nplaceholders = e->nph},
+		};
+		e->rs = aw_ruleset_load(&rc, errs);
+		if (!e->rs) {
+			aw_engine_free(e);
+			return NULL;
+		}
+	}
 	return e;
 }
 
 void aw_engine_free(struct aw_engine *e)
 {
+	if (!e)
+		return;
+	if (e->metrics)
+		aw_metrics_remove_collector(e->metrics, collect_engine, e);
+	aw_ruleset_free(e->rs);
+	for (size_t i = 0; i < e->nfmap; i++)
+		free((char *)e->fmap[i].from);
+	free(e->fmap);
+	for (size_t i = 0; i < e->nph; i++) {
+		free((char *)e->ph[i].name);
+		free(e->phvals[i]);
+	}
+	free(e->ph);
+	free(e->phvals);
+	aw_event_view_free(e->view);
+	aw_field_ref_free(&e->f_time);
+	aw_field_ref_free(&e->f_item);
+	aw_field_ref_free(&e->f_sysalert);
+	free(e->folded);
 	free(e);
 }
 
-int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emit_fn emit,
-		   void *ud, struct aw_error *err)
+static void collect_engine(void *ud)
 {
-	struct aw_record rec = {0};
+	struct aw_engine *e = ud;
+	struct aw_engine_stats st;
 
-	if (!e->forward_events)
+	aw_engine_stats(e, &st);
+	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE, "aiwatch_correlation_groups",
+				    "Live correlation groups", NULL),
+		      (double)st.correlation_groups);
+	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE,
+				    "aiwatch_correlation_evicted_groups",
+				    "Correlation groups evicted by the group bounds (since the rules "
+				    "were loaded)",
+				    NULL),
+		      (double)st.evicted_groups);
+	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE,
+				    "aiwatch_correlation_late_records",
+				    "Matches dropped as later than rules.allowed_lateness (since the "
+				    "rules were loaded)",
+				    NULL),
+		      (double)st.too_late);
+	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE,
+				    "aiwatch_correlation_dropped_matches",
+				    "Matches or learned values dropped by the per-group bounds (since "
+				    "the rules were loaded)",
+				    NULL),
+		      (double)st.dropped);
+	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE, "aiwatch_future_records",
+				    "Records stamped more than 15 minutes in the future, evaluated "
+				    "as arriving now",
+				    NULL),
+		      (double)e->future_clamped);
+	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE, "aiwatch_rules_loaded",
+				    "Detection and correlation rules loaded", NULL),
+		      (double)(st.detection_rules + st.correlation_rules));
+}
+
+void aw_engine_set_metrics(struct aw_engine *e, struct aw_metrics *m)
+{
+	e->metrics = m;
+	if (m)
+		aw_metrics_add_collector(m, collect_engine, e);
+}
+
+void aw_engine_stats(const struct aw_engine *e, struct aw_engine_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	if (!e->rs)
+		return;
+	st->detection_rules = e->rs->nrules;
+	st->correlation_rules = e->rs->ncorrs;
+	for (size_t i = 0; i < e->rs->all.n; i++)
+		st->filters += e->rs->all.v[i]->kind == AW_SIGMA_FILTER;
+	st->unrouted = e->rs->unrouted;
+	for (size_t i = 0; i < e->rs->ncorrs; i++)
+		if (e->rs->corrs[i].state)
+			st->correlation_groups += aw_corr_groups(e->rs->corrs[i].state);
+	st->evicted_groups = e->rs->budget.evicted;
+	st->too_late = e->rs->budget.too_late;
+	st->dropped = e->rs->budget.dropped;
+}
+
+void aw_engine_describe(const struct aw_engine *e, FILE *out)
+{
+	const struct aw_ruleset *rs = e->rs;
+
+	if (!rs) {
+		fprintf(out, "no rules loaded\n");
+		return;
+	}
+	fprintf(out, "%-38s %-13s %-30s %-14s %s\n", "ID", "LEVEL", "SOURCE", "KIND", "TITLE");
+	for (size_t i = 0; i < rs->nrules; i++) {
+		const struct aw_sigma_rule *r = rs->rules[i].rule;
+		char src[64];
+		snprintf(src, sizeof src, "%s/%s%s%s", r->product ? r->product : "-",
+			 r->service ? r->service : "-", r->category ? "/" : "",
+			 r->category ? r->category : "");
+		fprintf(out, "%-38s %-13s %-30s %-14s %s%s\n", r->id ? r->id : "-",
+			r->level ? r->level : "-", src,
+			rs->rules[i].silent ? "detection*" : "detection", r->title,
+			aw_ruleset_route(rs, r->service) ? "" : "  (no input produces this source)");
+	}
+	for (size_t i = 0; i < rs->ncorrs; i++) {
+		const struct aw_sigma_rule *r = rs->corrs[i].rule;
+		fprintf(out, "%-38s %-13s %-30s %-14s %s%s\n", r->id ? r->id : "-",
+			r->level ? r->level : "-", "(correlation)",
+			rs->corrs[i].silent ? "correlation*" : "correlation", r->title,
+			rs->corrs[i].state ? "" : "  (disabled: see load errors)");
+	}
+	fprintf(out, "* silent: feeds a correlation and raises no alert of its own\n");
+}
+
+/* The state file of one correlation: "corr-" + a hash of its id, so any id (UUIDs,
+ * titles with spaces or slashes) makes a safe file name. */
+static void corr_file(const struct aw_sigma_rule *r, char out[64])
+{
+	const char *id = r->id ? r->id : r->title;
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	snprintf(out, 64, "corr-%016llx", (unsigned long long)h);
+}
+
+int aw_engine_save_state(const struct aw_engine *e, const char *dir, struct aw_error *err)
+{
+	/* One file per correlation, each written atomically: a crash leaves the previous
+	 * snapshot, and one large correlation never holds the others' state in memory. */
+	if (!e->rs)
 		return 0;
-	rec.data = (char *)ev->json;
-	rec.len = ev->len;
-	if (emit(ud, &rec) != 0)
-		return aw_error_set(err, "%s: record could not be queued", ev->origin);
-	return 1;
+	for (size_t i = 0; i < e->rs->ncorrs; i++) {
+		const struct aw_rs_corr *c = &e->rs->corrs[i];
+		char name[64], *buf = NULL;
+		size_t blen = 0;
+		int rc;
+		if (!c->state)
+			continue;
+		corr_file(c->rule, name);
+		if (aw_corr_save(c->state, &buf, &blen, err) != 0)
+			return aw_error_prefix(err, "correlation %s", c->rule->id ? c->rule->id
+										: c->rule->title);
+		rc = aw_state_write(dir, name, buf, blen, err);
+		free(buf);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int aw_engine_load_state(struct aw_engine *e, const char *dir, struct aw_error *err)
+{
+	if (!e->rs)
+		return 0;
+	for (size_t i = 0; i < e->rs->ncorrs; i++) {
+		struct aw_rs_corr *c = &e->rs->corrs[i];
+		const char *cid = c->rule->id ? c->rule->id : c->rule->title;
+		char name[64], *data = NULL;
+		size_t len = 0;
+		struct aw_error lerr;
+		int rc;
+		if (!c->state)
+			continue;
+		corr_file(c->rule, name);
+		rc = aw_state_read(dir, name, &data, &len, &lerr);
+		if (rc == 0 && aw_corr_load(c->state, data, len, &lerr) != 0)
+			rc = -1;
+		if (rc < 0)
+			aw_log(AW_LOG_WARN, "engine",
+			       "saved correlation state not restored; this rule starts empty",
+			       AW_S("rule", cid), AW_S("error", lerr.msg));
+		free(data);
+	}
+	(void)err;
+	return 0;
 }

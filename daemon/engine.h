@@ -26,6 +26,10 @@ struct aw_engine_conf {
 	size_t max_groups_per_rule;      /* correlation groups per rule (0: 100000) */
 	size_t max_groups_total;         /* across all correlations (0: 1000000) */
 	size_t alert_max_bytes;          /* evidence is trimmed to keep alerts under this */
+	const char *const *field_mappings; /* "RuleField=OurColumn" for foreign rule sets */
+	size_t nfield_mappings;
+	const char *const *placeholders;   /* "name=v1,v2" for the Sigma `expand` modifier */
+	size_t nplaceholders;
 	const char *host;                /* Host in alerts (NULL: gethostname) */
 };
 
@@ -44,20 +48,24 @@ void aw_engine_free(struct aw_engine *e);
 int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emit_fn emit,
 		   void *ud, struct aw_error *err);
 
+/* Count alerts in aiwatch_alerts_total{rule,severity} (and engine gauges) in m. */
+struct aw_metrics;
+void aw_engine_set_metrics(struct aw_engine *e, struct aw_metrics *m);
+
 /* Counts for `rules list` and metrics. */
 struct aw_engine_stats {
 	size_t detection_rules, correlation_rules, filters, unrouted;
 	size_t correlation_groups;
-	uint64_t evicted_groups, too_late;
+	uint64_t evicted_groups, too_late, dropped;
 };
 void aw_engine_stats(const struct aw_engine *e, struct aw_engine_stats *st);
 
 /* Print every loaded rule and where it is routed (aiwatchd rules list). */
 void aw_engine_describe(const struct aw_engine *e, FILE *out);
 
-/* Save / restore correlation state in dir (file "correlations"): on restart, open
+/* Save / restore correlation state in dir (one file per correlation): on restart, open
  * windows continue where they were. A missing file is not an error; a corrupt one is
- * reported and ignored. */
+ * logged and that correlation starts empty. */
 int aw_engine_save_state(const struct aw_engine *e, const char *dir, struct aw_error *err);
 int aw_engine_load_state(struct aw_engine *e, const char *dir, struct aw_error *err);
 

@@ -7,14 +7,20 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "engine.h"
 #include "log.h"
 #include "registry.h"
+#include "replay.h"
 
 static void print_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: aiwatchd [--config FILE]          run the daemon\n"
-		"       aiwatchd check [--config FILE]    validate the configuration and exit\n"
+		"       aiwatchd check [--config FILE]    validate the configuration and rules, exit\n"
+		"       aiwatchd replay [--rules PATH]... [--format jsonl|table|none] FILE...\n"
+		"                                         evaluate recorded events, print alerts\n"
+		"       aiwatchd rules list [--rules PATH]...\n"
+		"                                         show the loaded rules and their routing\n"
 
 		"       aiwatchd --version | --help\n");
 }
@@ -73,8 +79,26 @@ static int run_check(const char *path)
 		aw_error_list_free(&errs);
 		return AW_EXIT_CONFIG;
 	}
-	printf("%s: configuration OK (%zu input%s, %zu output%s)\n", path, cfg->ninputs,
-	       cfg->ninputs == 1 ? "" : "s", cfg->noutputs, cfg->noutputs == 1 ? "" : "s");
+	/* The rules the configuration names are part of it: every rule error counts. */
+	struct aw_engine *engine = aw_daemon_engine(&cfg->core, &errs);
+	struct aw_engine_stats st = {0};
+	if (engine)
+		aw_engine_stats(engine, &st);
+	aw_engine_free(engine);
+	count = aw_error_list_count(&errs);
+	if (count || !engine) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		if (errs.dropped)
+			fprintf(stderr, "... and %zu more errors\n", errs.dropped);
+		fprintf(stderr, "%s: %zu error%s in rules\n", path, count, count == 1 ? "" : "s");
+		aw_error_list_free(&errs);
+		aw_config_free(cfg);
+		return AW_EXIT_CONFIG;
+	}
+	printf("%s: configuration OK (%zu input%s, %zu output%s, %zu rules, %zu correlations)\n",
+	       path, cfg->ninputs, cfg->ninputs == 1 ? "" : "s", cfg->noutputs,
+	       cfg->noutputs == 1 ? "" : "s", st.detection_rules, st.correlation_rules);
 	aw_config_free(cfg);
 	aw_log_redact_clear();
 	return AW_EXIT_OK;
@@ -91,6 +115,12 @@ int main(int argc, char **argv)
 	const char *config = AW_DEFAULT_CONFIG;
 	const char *command = NULL;
 	int opt;
+
+	/* Offline commands take their own options. */
+	if (argc > 1 && strcmp(argv[1], "replay") == 0)
+		return aw_replay_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "rules") == 0)
+		return aw_rules_main(argc - 1, argv + 1);
 
 	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (opt) {

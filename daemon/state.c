@@ -17,7 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define AW_STATE_MAX_PAYLOAD ((size_t)16 * 1024 * 1024)
+/* Correlation state of 100,000 groups is ~30 MB; leave room above that. */
+#define AW_STATE_MAX_PAYLOAD ((size_t)256 * 1024 * 1024)
 #define AW_STATE_MAGIC "aiwatch-state v1 len="
 #define AW_STATE_HEADER_MAX 64
 

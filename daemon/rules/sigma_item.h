@@ -23,9 +23,19 @@ struct aw_sigma_placeholder {
 	size_t nvalues;
 };
 
+/* Field-name mapping for rules written for another schema (e.g. SigmaHQ's
+ * `operationName` -> our `OperationNameValue`): applied to rule field names, group-by
+ * fields and correlation fields when the rules are compiled. */
+struct aw_sigma_field_map {
+	const char *from;
+	const char *to;
+};
+
 struct aw_sigma_compile_ctx {
 	const struct aw_sigma_placeholder *placeholders;
 	size_t nplaceholders;
+	const struct aw_sigma_field_map *field_map;
+	size_t nfield_map;
 	unsigned regex_match_limit;    /* PCRE2 match limit (0: a safe default) */
 	size_t windash_max_variants;   /* cap on windash expansion (0: a safe default) */
 };
@@ -36,6 +46,9 @@ struct aw_sigma_item;
  * "|all" or "" for keywords); `value` is its YAML node (scalar, or sequence of
  * scalars; typed like PyYAML: unquoted ints/floats are numbers, true/false booleans,
  * null/~/empty null; quoted scalars are strings). Errors name the modifier or value. */
+/* The field name rules should use for `name` after mapping (name itself if unmapped). */
+const char *aw_sigma_map_field(const struct aw_sigma_compile_ctx *ctx, const char *name);
+
 int aw_sigma_item_compile(const char *key, const struct aw_node *value,
 			  const struct aw_sigma_compile_ctx *ctx, struct aw_sigma_item **out,
 			  struct aw_error *err);

@@ -86,6 +86,7 @@ static void write_config(const struct env *e, const char *out_path, const char *
 				  "http_listen: 127.0.0.1:0\n"
 				  "shutdown_timeout: 5s\n"
 				  "pipeline:\n  forward_events: true\n"
+				  "rules:\n  paths: []\n"
 				  "inputs:\n"
 				  "  - type: file\n    name: in\n    paths: [%s]\n"
 				  "    poll_interval: 50ms\n"

@@ -1,0 +1,89 @@
+/* A rule set: every loaded Sigma document, with references resolved and rules routed.
+ *
+ * Routing: each event's log source (service, category) is derived from its table and a
+ * field or two (aw_logsource_classify, one table in ruleset.c), and only the detection
+ * rules of that source meet the event. Each routed rule carries the literal its
+ * condition requires, if any, so most rules are skipped with one substring search.
+ * Correlations are linked to the rules they reference (by id or name); referenced rules
+ * are silent unless a correlation says `generate: true`. Filters are attached to the
+ * rules they name (or every rule of their log source with `rules: any`). */
+#ifndef AW_RULESET_H
+#define AW_RULESET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "correlation.h"
+#include "error.h"
+#include "event_view.h"
+#include "sigma_rule.h"
+
+struct aw_ruleset_conf {
+	const char *const *paths;      /* rule files or directories */
+	size_t npaths;
+	struct aw_sigma_compile_ctx compile;
+	uint64_t allowed_lateness_ms;
+	size_t max_groups_per_rule;
+	size_t max_groups_total;
+};
+
+/* A correlation's link to one rule (detection or correlation) that feeds it. */
+struct aw_rs_feed {
+	size_t corr;                   /* index in rs->corrs */
+	size_t pos;                    /* position of the referenced rule in its `rules` */
+};
+
+struct aw_rs_rule {
+	struct aw_sigma_rule *rule;    /* owned by rs->all */
+	bool silent;                   /* referenced by a correlation without generate */
+	struct aw_sigma_rule **filters;
+	size_t nfilters;
+	struct aw_rs_feed *feeds;      /* correlations this rule's matches go to */
+	size_t nfeeds;
+	char *literal;                 /* folded literal every match contains, or NULL */
+	size_t literal_len;
+};
+
+struct aw_rs_corr {
+	struct aw_sigma_rule *rule;
+	struct aw_corr *state;
+	bool silent;                   /* referenced by another correlation */
+	struct aw_rs_feed *feeds;      /* parent correlations (chains) */
+	size_t nfeeds;
+	/* per referenced rule, the group-by fields to read (aliases resolved) */
+	struct aw_field_ref **group_fields; /* [nrefs][ngroup_by] */
+	struct aw_field_ref value_field;
+	bool has_value_field;
+};
+
+struct aw_rs_route {
+	char *service;
+	size_t *rules;                 /* indices into rs->rules */
+	size_t n;
+};
+
+struct aw_ruleset {
+	struct aw_sigma_rules all;
+	struct aw_rs_rule *rules;      /* detection rules */
+	size_t nrules;
+	struct aw_rs_corr *corrs;
+	size_t ncorrs;
+	struct aw_rs_route *routes;
+	size_t nroutes;
+	size_t unrouted;               /* rules whose log source no event has */
+	struct aw_corr_budget budget;
+};
+
+/* Load every path. Returns the rule set (possibly with some rules missing) and adds
+ * every problem to errs; NULL only on allocation failure. */
+struct aw_ruleset *aw_ruleset_load(const struct aw_ruleset_conf *conf, struct aw_error_list *errs);
+void aw_ruleset_free(struct aw_ruleset *rs);
+
+/* The log source of an event: service (NULL when none applies) and category (may be
+ * NULL), from the table name and the view. */
+void aw_logsource_classify(const char *table, struct aw_event_view *ev, const char **service,
+			   char *category, size_t catsz);
+
+const struct aw_rs_route *aw_ruleset_route(const struct aw_ruleset *rs, const char *service);
+
+#endif
