@@ -1,5 +1,6 @@
-/* The pipeline: instances, per-output queues, batches, backoff, dead-letter, and the
- * bookkeeping that tells each input when its events are durable.
+/* The pipeline: instances, the engine between inputs and outputs, and the
+ * bookkeeping that tells each input when its events are durable (delivery.c holds the
+ * output side: queues, batches, backoff, dead-letter).
  *
  * Ownership: a record produced by the engine is copied once into a shared, refcounted
  * struct pl_rec; every output queue holds a reference. A record points at the
@@ -10,117 +11,16 @@
  * plugin never sees re-entrant calls. */
 #include "pipeline.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "pipeline_int.h"
 #include "state.h"
 
-#define PL_DEFAULT_BATCH_RECORDS 500
-#define PL_DEFAULT_BATCH_BYTES (1024 * 1024)
-
-/* --- acknowledgement tracking (per input) --------------------------------------- */
-
-/* One event that still has records waiting somewhere. Events with none never enter. */
-struct pl_pending {
-	uint64_t seq;
-	uint32_t remaining;
-};
-
-struct pl_track {
-	unsigned refs;
-	struct aw_plugin_ctx *ctx;  /* NULL once the input is gone */
-	uint64_t issued;            /* last sequence number handed out */
-	uint64_t reported;          /* last durable() value given to the input */
-	/* Ring of pending events in increasing seq order. Its size is bounded by the
-	 * records queued for outputs, which max_queue_bytes bounds. */
-	struct pl_pending *ring;
-	size_t head, len, cap;
-};
-
-struct pl_rec {
-	unsigned refs;
-	struct aw_record rec;
-	struct pl_track *track;
-	uint64_t seq;
-	uint64_t queued_ms;         /* when it entered the pipeline, for age metrics */
-};
-
-/* --- instances ------------------------------------------------------------------- */
-
-enum pl_phase { PL_CREATED, PL_RUNNING, PL_STOPPED, PL_CLOSING };
-
-struct aw_plugin_ctx {
-	struct aw_pipeline *p;
-	struct aw_plugin_ctx *next, *prev;
-	const struct aw_instance_conf *ic;
-	const struct aw_plugin_desc *desc;
-	void *state;
-	char *name;
-	char *state_dir;
-	enum pl_phase phase;
-
-	/* inputs */
-	struct pl_track *track;
-	bool paused;                /* told to pause, waiting for resume() */
-	struct aw_metric *m_events, *m_paused;
-
-	/* outputs: FIFO of records; the first `inflight` are the batch being delivered */
-	struct pl_rec **q;
-	size_t qhead, qlen, qcap;
-	size_t inflight;
-	uint64_t qbytes;
-	struct aw_batch batch;
-	struct aw_record *batch_recs;
-	bool in_submit;             /* submit() is running: done() must defer */
-	bool done_pending;          /* done() was called; handled by the idle pass */
-	enum aw_result done_r;
-	uint64_t done_retry_ms;
-	char done_reason[256];
-	unsigned attempt;
-	uint64_t first_try_ms;
-	size_t split_limit;         /* after "too large": records per batch, 0 = none */
-	uv_timer_t retry_timer;
-	bool timer_live, waiting_retry;
-	struct aw_metric *m_records, *m_delivered, *m_retries, *m_dead, *m_rejected;
-	struct aw_metric *m_pend_bytes, *m_pend_recs, *m_oldest;
-
-	unsigned close_pending;     /* handles and plugin close still to finish */
-	void *owned_conf;           /* freed after close (instance removed on reload) */
-};
-
-struct aw_pipeline {
-	uv_loop_t *loop;
-	struct aw_pipeline_conf conf;
-	struct aw_metrics *metrics;
-	char *state_dir;
-	struct aw_engine *engine;
-	struct aw_plugin_ctx *head;
-	uv_idle_t idle;
-	bool idle_live, idle_active;
-	bool closing;
-	unsigned closing_ctx;       /* instances whose close has not finished */
-	void (*on_idle_fn)(void *ud);
-	void *on_idle_ud;
-	void (*done_fn)(void *ud);
-	void *done_ud;
-	uint64_t dl_counter;
-	struct aw_metric *m_engine_errors;
-};
-
-static void pl_kick(struct aw_pipeline *p);
 static void pipeline_finish_close(struct aw_pipeline *p);
-
-static uint64_t now_ms(struct aw_pipeline *p)
-{
-	return uv_now(p->loop);
-}
 
 /* --- tracker ------------------------------------------------------------------- */
 
@@ -176,7 +76,7 @@ static uint64_t track_durable(const struct pl_track *t)
 }
 
 /* One record of event `seq` is acknowledged by one output. */
-static void track_ack(struct aw_pipeline *p, struct pl_track *t, uint64_t seq)
+void aw_pl_track_ack(struct aw_pipeline *p, struct pl_track *t, uint64_t seq)
 {
 	size_t lo = 0, hi = t->len;
 
@@ -198,12 +98,12 @@ static void track_ack(struct aw_pipeline *p, struct pl_track *t, uint64_t seq)
 		t->len--;
 	}
 	if (t->ctx && track_durable(t) > t->reported)
-		pl_kick(p);
+		aw_pl_kick(p);
 }
 
 /* --- shared records -------------------------------------------------------------- */
 
-static void rec_unref(struct pl_rec *r)
+void aw_pl_rec_unref(struct pl_rec *r)
 {
 	if (r && --r->refs == 0) {
 		free(r->rec.data);
@@ -239,290 +139,6 @@ fail:
 	return NULL;
 }
 
-/* --- output queues --------------------------------------------------------------- */
-
-static struct pl_rec *q_at(struct aw_plugin_ctx *o, size_t i)
-{
-	return o->q[(o->qhead + i) % o->qcap];
-}
-
-static int q_push(struct aw_plugin_ctx *o, struct pl_rec *r)
-{
-	if (o->qlen == o->qcap) {
-		size_t ncap = o->qcap ? o->qcap * 2 : 256;
-		struct pl_rec **nq = malloc(ncap * sizeof *nq);
-		if (!nq)
-			return -1;
-		for (size_t i = 0; i < o->qlen; i++)
-			nq[i] = q_at(o, i);
-		free(o->q);
-		o->q = nq;
-		o->qhead = 0;
-		o->qcap = ncap;
-	}
-	o->q[(o->qhead + o->qlen) % o->qcap] = r;
-	o->qlen++;
-	o->qbytes += r->rec.len;
-	r->refs++;
-	return 0;
-}
-
-/* Remove the first n records, acknowledging each to its input. */
-static void q_ack_front(struct aw_pipeline *p, struct aw_plugin_ctx *o, size_t n)
-{
-	for (size_t i = 0; i < n && o->qlen; i++) {
-		struct pl_rec *r = q_at(o, 0);
-		o->qhead = (o->qhead + 1) % o->qcap;
-		o->qlen--;
-		o->qbytes -= r->rec.len;
-		track_ack(p, r->track, r->seq);
-		rec_unref(r);
-	}
-}
-
-static bool outputs_over_limit(const struct aw_pipeline *p)
-{
-	for (const struct aw_plugin_ctx *c = p->head; c; c = c->next)
-		if (c->desc->kind == AW_PLUGIN_OUTPUT && c->phase != PL_CLOSING &&
-		    c->qbytes > p->conf.max_queue_bytes)
-			return true;
-	return false;
-}
-
-/* --- dead-letter ----------------------------------------------------------------- */
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Write the in-flight batch to dead-letter/<output>/ with the reason. This is the one
- * blocking write in the delivery path: it happens only for rejected batches, and
- * losing a rejected batch silently is exactly what it exists to prevent. Returns 0 when
- * the batch is safely on disk. */
-static int dead_letter(struct aw_pipeline *p, struct aw_plugin_ctx *o, const char *reason)
-{
-	char dir[4096], path[4200], head[1024];
-	struct aw_error err;
-	int fd = -1, rc = -1;
-
-	snprintf(dir, sizeof dir, "%s/dead-letter/%s", p->state_dir, o->name);
-	if (aw_state_mkdir(dir, &err) != 0) {
-		aw_log(AW_LOG_ERR, "pipeline", "cannot create dead-letter directory",
-		       AW_S("output", o->name), AW_S("error", err.msg));
-		return -1;
-	}
-	snprintf(path, sizeof path, "%s/%" PRIu64 "-%" PRIu64 ".jsonl", dir,
-		 (uint64_t)uv_now(p->loop), ++p->dl_counter);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto out;
-	/* The reason comes from the destination (status and body); keep it one JSON
-	 * string by escaping quotes, backslashes and control characters. */
-	{
-		char esc[600];
-		size_t j = 0;
-		for (size_t i = 0; reason && reason[i] && j + 7 < sizeof esc; i++) {
-			unsigned char ch = (unsigned char)reason[i];
-			if (ch == '"' || ch == '\\') {
-				esc[j++] = '\\';
-				esc[j++] = (char)ch;
-			} else if (ch < 0x20) {
-				j += (size_t)snprintf(esc + j, sizeof esc - j, "\\u%04x", ch);
-			} else {
-				esc[j++] = (char)ch;
-			}
-		}
-		esc[j] = '\0';
-		snprintf(head, sizeof head,
-			 "{\"aiwatch_dead_letter\":{\"output\":\"%s\",\"reason\":\"%s\","
-			 "\"records\":%zu,\"attempts\":%u}}\n",
-			 o->name, esc, o->inflight, o->attempt);
-	}
-	if (write_all(fd, head, strlen(head)) != 0)
-		goto out;
-	for (size_t i = 0; i < o->inflight; i++) {
-		struct pl_rec *r = q_at(o, i);
-		if (write_all(fd, r->rec.data, r->rec.len) != 0 || write_all(fd, "\n", 1) != 0)
-			goto out;
-	}
-	if (fsync(fd) != 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc != 0)
-		aw_log(AW_LOG_ERR, "pipeline", "cannot write dead-letter file; batch kept for retry",
-		       AW_S("output", o->name), AW_S("path", path), AW_S("error", strerror(errno)));
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0) {
-		aw_metric_add(o->m_dead, (double)o->inflight);
-		aw_log(AW_LOG_WARN, "pipeline", "batch dead-lettered", AW_S("output", o->name),
-		       AW_U("records", o->inflight), AW_S("reason", reason ? reason : ""),
-		       AW_S("path", path));
-	}
-	return rc;
-}
-
-/* --- delivery ------------------------------------------------------------------- */
-
-static void retry_timer_cb(uv_timer_t *t)
-{
-	struct aw_plugin_ctx *o = t->data;
-
-	o->waiting_retry = false;
-	pl_kick(o->p);
-}
-
-/* Full jitter: a uniformly random delay in [0, min(cap, initial * 2^attempt)], but never
- * sooner than the server asked (Retry-After). */
-static uint64_t backoff_ms(const struct aw_pipeline *p, unsigned attempt, uint64_t retry_after)
-{
-	uint64_t ceil = p->conf.retry_initial_ms ? p->conf.retry_initial_ms : 1000;
-	uint64_t d;
-
-	for (unsigned i = 1; i < attempt && ceil < p->conf.retry_max_ms; i++)
-		ceil *= 2;
-	if (p->conf.retry_max_ms && ceil > p->conf.retry_max_ms)
-		ceil = p->conf.retry_max_ms;
-	d = ceil ? ((uint64_t)random() << 31 ^ (uint64_t)random()) % (ceil + 1) : 0;
-	return d > retry_after ? d : retry_after;
-}
-
-static void finish_batch(struct aw_pipeline *p, struct aw_plugin_ctx *o)
-{
-	enum aw_result r = o->done_r;
-	const char *reason = o->done_reason[0] ? o->done_reason : NULL;
-	size_t n = o->inflight;
-
-	o->done_pending = false;
-	if (r == AW_RETRY && reason && strcmp(reason, AW_REASON_TOO_LARGE) == 0) {
-		if (n > 1) {
-			/* Halve and resend at once: the destination told us the size, not
-			 * that it is unwell, so no backoff. */
-			o->split_limit = n / 2;
-			o->inflight = 0;
-			aw_log(AW_LOG_INFO, "pipeline", "batch too large; splitting",
-			       AW_S("output", o->name), AW_U("records", n));
-			pl_kick(p);
-			return;
-		}
-		r = AW_REJECT; /* one record that can never fit */
-		reason = "a single record is larger than the destination accepts";
-	}
-	if (r == AW_RETRY && p->conf.retry_max_age_ms &&
-	    now_ms(p) - o->first_try_ms >= p->conf.retry_max_age_ms) {
-		char last[sizeof o->done_reason];
-		int w;
-		/* reason may point into done_reason: copy before rewriting it */
-		memcpy(last, o->done_reason, sizeof last);
-		r = AW_REJECT;
-		w = snprintf(o->done_reason, sizeof o->done_reason,
-			     "retry_max_age reached after %u attempts (last: %.180s)", o->attempt,
-			     last[0] ? last : "no reason given");
-		(void)w;
-		reason = o->done_reason;
-	}
-	switch (r) {
-	case AW_DONE:
-		aw_metric_add(o->m_delivered, (double)n);
-		q_ack_front(p, o, n);
-		o->inflight = 0;
-		o->attempt = 0;
-		/* Keep batches small until the backlog that was too large has gone;
-		 * growing back at once would hit the same limit on every other batch. */
-		if (o->qlen == 0)
-			o->split_limit = 0;
-		break;
-	case AW_REJECT:
-		aw_metric_add(o->m_rejected, (double)n);
-		if (dead_letter(p, o, reason) == 0) {
-			q_ack_front(p, o, n);
-			o->inflight = 0;
-			o->attempt = 0;
-			break;
-		}
-		/* could not dead-letter: keep the records and retry the delivery */
-		/* fall through */
-	case AW_RETRY: {
-		uint64_t d = backoff_ms(p, o->attempt, o->done_retry_ms);
-		aw_metric_inc(o->m_retries);
-		aw_log(o->attempt <= 1 ? AW_LOG_WARN : AW_LOG_INFO, "pipeline",
-		       "delivery failed; will retry", AW_S("output", o->name),
-		       AW_U("records", n), AW_U("attempt", o->attempt), AW_U("delay_ms", d),
-		       AW_S("reason", reason ? reason : ""));
-		o->inflight = 0;
-		o->waiting_retry = true;
-		uv_timer_start(&o->retry_timer, retry_timer_cb, d, 0);
-		break;
-	}
-	}
-	pl_kick(p);
-}
-
-static void submit_next(struct aw_pipeline *p, struct aw_plugin_ctx *o)
-{
-	size_t maxn = o->desc->max_batch_records ? o->desc->max_batch_records
-						 : PL_DEFAULT_BATCH_RECORDS;
-	size_t maxb = o->desc->max_batch_bytes ? o->desc->max_batch_bytes : PL_DEFAULT_BATCH_BYTES;
-	size_t n = 0, bytes = 0;
-
-	if (o->phase != PL_RUNNING || o->inflight || o->waiting_retry || o->qlen == 0 ||
-	    o->done_pending)
-		return;
-	if (o->split_limit && o->split_limit < maxn)
-		maxn = o->split_limit;
-	while (n < o->qlen && n < maxn) {
-		size_t len = q_at(o, n)->rec.len;
-		if (n > 0 && bytes + len > maxb)
-			break;
-		bytes += len;
-		n++;
-	}
-	struct aw_record *recs = realloc(o->batch_recs, n * sizeof *recs);
-	if (!recs) {
-		aw_log(AW_LOG_ERR, "pipeline", "out of memory building a batch",
-		       AW_S("output", o->name));
-		return;
-	}
-	o->batch_recs = recs;
-	for (size_t i = 0; i < n; i++)
-		recs[i] = q_at(o, i)->rec;
-	if (o->attempt == 0)
-		o->first_try_ms = now_ms(p);
-	o->attempt++;
-	o->inflight = n;
-	o->batch = (struct aw_batch){
-		.records = recs, .n = n, .bytes = bytes, .attempt = o->attempt, .priv = o};
-	o->in_submit = true;
-	o->desc->submit(o->state, &o->batch);
-	o->in_submit = false;
-}
-
-void aw_output_done(struct aw_plugin_ctx *ctx, struct aw_batch *batch, enum aw_result r,
-		    uint64_t retry_after_ms, const char *reason)
-{
-	if (ctx->phase == PL_CLOSING || batch != &ctx->batch || !ctx->inflight ||
-	    ctx->done_pending)
-		return; /* late answer after close, or a double answer: ignore */
-	ctx->done_pending = true;
-	ctx->done_r = r;
-	ctx->done_retry_ms = retry_after_ms;
-	snprintf(ctx->done_reason, sizeof ctx->done_reason, "%s", reason ? reason : "");
-	/* Handle it from the idle pass, never inside the plugin's own call stack. */
-	pl_kick(ctx->p);
-}
-
 /* --- services for plugins ----------------------------------------------------------- */
 
 uv_loop_t *aw_ctx_loop(struct aw_plugin_ctx *ctx)
@@ -555,13 +171,10 @@ static void idle_cb(uv_idle_t *h)
 	uv_idle_stop(&p->idle);
 	p->idle_active = false;
 	for (struct aw_plugin_ctx *c = p->head; c; c = c->next) {
-		if (c->desc->kind == AW_PLUGIN_OUTPUT) {
-			if (c->done_pending)
-				finish_batch(p, c);
-			submit_next(p, c);
-		}
+		if (c->desc->kind == AW_PLUGIN_OUTPUT)
+			aw_pl_deliver(p, c);
 	}
-	over = outputs_over_limit(p);
+	over = aw_pl_outputs_over_limit(p);
 	for (struct aw_plugin_ctx *c = p->head; c; c = c->next) {
 		if (c->desc->kind != AW_PLUGIN_INPUT || !c->track || c->phase == PL_CLOSING)
 			continue;
@@ -586,7 +199,7 @@ static void idle_cb(uv_idle_t *h)
 	}
 }
 
-static void pl_kick(struct aw_pipeline *p)
+void aw_pl_kick(struct aw_pipeline *p)
 {
 	if (p->idle_live && !p->idle_active) {
 		p->idle_active = true;
@@ -617,11 +230,11 @@ static int emit_record(void *ud, const struct aw_record *rec)
 	r->track = e->in->track;
 	r->track->refs++;
 	r->seq = e->seq;
-	r->queued_ms = now_ms(p);
+	r->queued_ms = aw_pl_now_ms(p);
 	for (struct aw_plugin_ctx *o = p->head; o; o = o->next) {
 		if (o->desc->kind != AW_PLUGIN_OUTPUT || o->phase == PL_CLOSING)
 			continue;
-		if (q_push(o, r) != 0) {
+		if (aw_pl_q_push(o, r) != 0) {
 			e->failed = 1;
 			continue;
 		}
@@ -629,7 +242,7 @@ static int emit_record(void *ud, const struct aw_record *rec)
 		outputs++;
 	}
 	e->produced += outputs;
-	rec_unref(r);
+	aw_pl_rec_unref(r);
 	return 0;
 }
 
@@ -665,7 +278,7 @@ uint64_t aw_input_emit(struct aw_plugin_ctx *ctx, const struct aw_event *ev, boo
 		/* Zero-record events behind a pending one stay (remaining 0) until the
 		 * front drains; track_ack pops them then. */
 	}
-	if (pause && !*pause && outputs_over_limit(p)) {
+	if (pause && !*pause && aw_pl_outputs_over_limit(p)) {
 		*pause = true;
 		if (!ctx->paused) {
 			ctx->paused = true;
@@ -677,7 +290,7 @@ uint64_t aw_input_emit(struct aw_plugin_ctx *ctx, const struct aw_event *ev, boo
 	} else if (pause && ctx->paused) {
 		*pause = true;
 	}
-	pl_kick(p);
+	aw_pl_kick(p);
 	return e.seq;
 }
 
@@ -696,7 +309,7 @@ void aw_input_skipped(struct aw_plugin_ctx *ctx, const char *reason)
 static void collect(void *ud)
 {
 	struct aw_pipeline *p = ud;
-	uint64_t now = now_ms(p);
+	uint64_t now = aw_pl_now_ms(p);
 
 	for (struct aw_plugin_ctx *c = p->head; c; c = c->next) {
 		if (c->desc->kind != AW_PLUGIN_OUTPUT)
@@ -704,7 +317,7 @@ static void collect(void *ud)
 		aw_metric_set(c->m_pend_bytes, (double)c->qbytes);
 		aw_metric_set(c->m_pend_recs, (double)c->qlen);
 		aw_metric_set(c->m_oldest,
-			      c->qlen ? (double)(now - q_at(c, 0)->queued_ms) / 1000.0 : 0.0);
+			      c->qlen ? (double)(now - aw_pl_q_at(c, 0)->queued_ms) / 1000.0 : 0.0);
 	}
 }
 
@@ -779,7 +392,7 @@ int aw_pipeline_new(uv_loop_t *loop, const struct aw_pipeline_conf *conf,
 void aw_pipeline_set_conf(struct aw_pipeline *p, const struct aw_pipeline_conf *conf)
 {
 	p->conf = *conf;
-	pl_kick(p);
+	aw_pl_kick(p);
 }
 
 void aw_pipeline_set_engine(struct aw_pipeline *p, struct aw_engine *engine)
@@ -886,7 +499,7 @@ int aw_pipeline_start(struct aw_plugin_ctx *ctx, struct aw_error *err)
 				       ctx->desc->kind == AW_PLUGIN_INPUT ? "input" : "output",
 				       ctx->name);
 	ctx->phase = PL_RUNNING;
-	pl_kick(ctx->p);
+	aw_pl_kick(ctx->p);
 	return 0;
 }
 
@@ -901,7 +514,7 @@ static void ctx_close_step(struct aw_plugin_ctx *c)
 	 * gone, so its inputs must not wait for it; on shutdown the inputs are
 	 * already closed and their checkpoints stay where they were. */
 	if (c->desc->kind == AW_PLUGIN_OUTPUT)
-		q_ack_front(p, c, c->qlen);
+		aw_pl_q_ack_front(p, c, c->qlen);
 	if (c->track) {
 		c->track->ctx = NULL;
 		track_unref(c->track);
@@ -951,7 +564,7 @@ void aw_pipeline_remove(struct aw_plugin_ctx *ctx, void *owned_conf)
 	ctx->ic = NULL;
 	aw_log(AW_LOG_INFO, "pipeline", "removing instance", AW_S("name", ctx->name));
 	ctx_begin_close(ctx);
-	pl_kick(ctx->p);
+	aw_pl_kick(ctx->p);
 }
 
 void aw_pipeline_rebind(struct aw_plugin_ctx *ctx, const struct aw_instance_conf *ic)
@@ -991,7 +604,7 @@ void aw_pipeline_stop_inputs(struct aw_pipeline *p)
 			c->phase = PL_STOPPED;
 		}
 	}
-	pl_kick(p);
+	aw_pl_kick(p);
 }
 
 bool aw_pipeline_idle(const struct aw_pipeline *p)
@@ -1016,7 +629,7 @@ void aw_pipeline_on_idle(struct aw_pipeline *p, void (*fn)(void *ud), void *ud)
 {
 	p->on_idle_fn = fn;
 	p->on_idle_ud = ud;
-	pl_kick(p);
+	aw_pl_kick(p);
 }
 
 int aw_pipeline_ready(struct aw_pipeline *p, char *why, size_t whysz)
