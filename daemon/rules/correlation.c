@@ -1,4 +1,6 @@
 /* Correlation state: per-group windows over event time. See correlation.h.
+ * This file holds the group table and the window engine of the six Sigma types;
+ * first_seen and baseline live in corr_extensions.c, save and load in corr_store.c.
  *
  * What a rule author can rely on
  * ------------------------------
@@ -104,33 +106,20 @@
  * UTF-8 without NUL, and {"b":"<base64>"} otherwise. aw_corr_load builds the new state
  * aside and swaps it in only when every line validated. */
 #include "rules/correlation.h"
+#include "rules/corr_int.h"
 
-#include <inttypes.h>
-#include <json-c/json.h>
-#include <limits.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
-#define AW_CORR_MAX_MATCHES 4096 /* per group */
-#define AW_CORR_MAX_VALUES  1024 /* first_seen: values remembered per group */
-#define AW_CORR_KEY_MAX	    4096 /* bytes of a group key kept */
-#define AW_CORR_VALUE_MAX   4096 /* bytes of a value kept */
-#define AW_CORR_ID_MAX	    255	 /* bytes of an event id kept */
-#define AW_CORR_FIRE_MAX    16	 /* ids / values in a fire */
 #define AW_CORR_MAX_RULES   1024
 #define AW_CORR_MAX_HISTORY 10000
-#define AW_CORR_TIME_MAX    ((int64_t)1 << 53) /* |event time| in ms, ~285,000 years */
-#define AW_CORR_SPAN_MAX    ((uint64_t)1 << 53)
-#define AW_CORR_SAVE_MAX    ((size_t)1 << 30) /* bytes of saved state */
-#define AW_CORR_NOVALUE	    0xFFFFu
 #define AW_CORR_NOHEAP	    UINT32_MAX
 
 /* clang-format off */
-static const char *const type_names[] = {
+const char *const aw_corr_type_names[] = {
 	[AW_CORR_EVENT_COUNT] = "event_count",
 	[AW_CORR_VALUE_COUNT] = "value_count",
 	[AW_CORR_TEMPORAL] = "temporal",
@@ -142,93 +131,11 @@ static const char *const type_names[] = {
 };
 /* clang-format on */
 
-/* One match of a window correlation. Its bytes live `off` bytes before the end of the
- * group's page: [double num (sum/avg)][value, NUL (value_count)][id, NUL]. */
-struct aw_corr_m {
-	int64_t t;
-	uint32_t off;
-	uint16_t rule;
-	uint16_t vlen; /* AW_CORR_NOVALUE: the match has no value */
-};
-
-struct aw_corr_seen_v {
-	uint64_t last; /* recency stamp */
-	uint32_t hash;
-	uint16_t len;
-	char *s; /* len bytes + NUL */
-};
-
-struct aw_corr_seen {
-	int64_t first; /* earliest match time: learning ends at first + learning_ms */
-	uint64_t stamp;
-	bool started;
-	uint32_t n, cap;
-	uint32_t imask; /* index size - 1; the size is a power of two >= 2 * cap */
-	struct aw_corr_seen_v *v;
-	uint16_t *index; /* value number + 1, 0 when empty */
-};
-
-struct aw_corr_base {
-	int64_t bucket;	      /* current bucket: floor(t / span) */
-	int64_t t0, t1;	      /* first and last event time in it */
-	uint64_t sum;	      /* of hist */
-	uint32_t count;	      /* matches in the current bucket */
-	uint32_t nhist, hpos; /* completed buckets kept; next ring slot */
-	bool fired, started;
-	uint32_t hist[]; /* history_buckets counts, a ring */
-};
-
-struct aw_corr_group {
-	struct aw_corr_group *hnext;	     /* hash chain */
-	struct aw_corr_group *lprev, *lnext; /* LRU: lprev is more recent */
-	uint32_t hash;
-	uint32_t heap; /* index in c->heap */
-	uint16_t klen;
-	uint16_t n;		     /* matches */
-	uint32_t size, sused, sdead; /* page bytes; bytes at its end, dead ones */
-	union {
-		unsigned char *page; /* window types */
-		struct aw_corr_seen *seen;
-		struct aw_corr_base *base;
-	} u;
-	char key[];
-};
-
-struct aw_corr {
-	struct aw_corr_spec spec;
-	struct aw_corr_budget *budget;
-	struct aw_corr_budget own_budget; /* when the caller gives none */
-	size_t max_groups;
-	bool window;		 /* one of the six Sigma types */
-	bool sliding;		 /* else: episodes */
-	bool has_num, has_value; /* what a match stores */
-	bool per_match;		 /* aggregate needs every match added */
-	uint64_t seed;
-	bool has_newest;
-	int64_t newest;
-
-	struct aw_corr_group **buckets;
-	size_t nbuckets, ngroups;
-	struct aw_corr_group *lru_head, *lru_tail;
-	struct aw_corr_group **heap; /* window groups by first match time */
-	size_t heap_n, heap_cap;
-
-	/* scratch for one evaluation */
-	uint32_t *vslot, *vcnt; /* distinct values: match index + 1, count */
-	size_t vcap, vmask;
-	uint32_t *rcnt; /* temporal: matches per rule */
-	/* what the last fire points into */
-	char *fbuf;
-	size_t fcap;
-	const char *fids[AW_CORR_FIRE_MAX];
-	const char *fvals[AW_CORR_FIRE_MAX];
-};
-
 /* --- hashing ------------------------------------------------------------------------- */
 
 /* A seeded multiply-xorshift hash: group keys come from log data, so bucket positions
  * should not be predictable across processes. */
-static uint64_t hash_bytes(uint64_t seed, const void *data, size_t n)
+uint64_t aw_corr_hash(uint64_t seed, const void *data, size_t n)
 {
 	const unsigned char *p = data;
 	const uint64_t k = 0x9E3779B97F4A7C15ull;
@@ -276,55 +183,17 @@ static bool cond_holds(const struct aw_corr_cond *k, double x)
 	       (!k->has_eq || x == k->eq) && (!k->has_neq || x != k->neq);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-	return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-
-static struct aw_corr_m *entries(const struct aw_corr_group *g)
-{
-	return (struct aw_corr_m *)(void *)g->u.page;
-}
-
-static unsigned char *mdata(const struct aw_corr_group *g, const struct aw_corr_m *m)
-{
-	return g->u.page + g->size - m->off;
-}
-
-static double m_num(const struct aw_corr *c, const struct aw_corr_group *g,
-		    const struct aw_corr_m *m)
-{
-	double d = 0;
-	if (c->has_num)
-		memcpy(&d, mdata(g, m), sizeof d);
-	return d;
-}
-
-static const char *m_value(const struct aw_corr *c, const struct aw_corr_group *g,
-			   const struct aw_corr_m *m)
-{
-	return (const char *)mdata(g, m) + (c->has_num ? sizeof(double) : 0);
-}
-
-static const char *m_id(const struct aw_corr *c, const struct aw_corr_group *g,
-			const struct aw_corr_m *m)
-{
-	const char *p = m_value(c, g, m);
-	return m->vlen == AW_CORR_NOVALUE ? p : p + m->vlen + 1;
-}
-
 static size_t m_datalen(const struct aw_corr *c, const struct aw_corr_group *g,
 			const struct aw_corr_m *m)
 {
-	const char *id = m_id(c, g, m);
-	return (size_t)(id - (const char *)mdata(g, m)) + strlen(id) + 1;
+	const char *id = aw_corr_m_id(c, g, m);
+	return (size_t)(id - (const char *)aw_corr_mdata(g, m)) + strlen(id) + 1;
 }
 
 /* First match with time >= t (lower) or > t (upper), searching from `from`. */
 static size_t bound(const struct aw_corr_group *g, size_t from, int64_t t, bool upper)
 {
-	const struct aw_corr_m *m = entries(g);
+	const struct aw_corr_m *m = aw_corr_entries(g);
 	size_t lo = from, hi = g->n;
 
 	while (lo < hi) {
@@ -365,7 +234,7 @@ static void lru_push(struct aw_corr *c, struct aw_corr_group *g)
 
 static int64_t heap_key(const struct aw_corr_group *g)
 {
-	return entries(g)[0].t;
+	return aw_corr_entries(g)[0].t;
 }
 
 static void heap_set(struct aw_corr *c, size_t i, struct aw_corr_group *g)
@@ -439,18 +308,7 @@ static void heap_remove(struct aw_corr *c, struct aw_corr_group *g)
 	}
 }
 
-static void seen_free(struct aw_corr_seen *s)
-{
-	if (!s)
-		return;
-	for (uint32_t i = 0; i < s->n; i++)
-		free(s->v[i].s);
-	free(s->v);
-	free(s->index);
-	free(s);
-}
-
-static void group_free(struct aw_corr *c, struct aw_corr_group *g)
+void aw_corr_group_free(struct aw_corr *c, struct aw_corr_group *g)
 {
 	struct aw_corr_group **pp = &c->buckets[g->hash & (c->nbuckets - 1)];
 
@@ -461,7 +319,7 @@ static void group_free(struct aw_corr *c, struct aw_corr_group *g)
 	if (g->heap != AW_CORR_NOHEAP)
 		heap_remove(c, g);
 	if (c->spec.type == AW_CORR_FIRST_SEEN)
-		seen_free(g->u.seen);
+		aw_corr_seen_free(g->u.seen);
 	else if (c->spec.type == AW_CORR_BASELINE)
 		free(g->u.base);
 	else
@@ -471,8 +329,8 @@ static void group_free(struct aw_corr *c, struct aw_corr_group *g)
 	c->budget->groups--;
 }
 
-static struct aw_corr_group *group_find(const struct aw_corr *c, const char *key, size_t klen,
-					uint32_t h)
+struct aw_corr_group *aw_corr_group_find(const struct aw_corr *c, const char *key, size_t klen,
+					 uint32_t h)
 {
 	for (struct aw_corr_group *g = c->buckets[h & (c->nbuckets - 1)]; g; g = g->hnext)
 		if (g->hash == h && g->klen == klen && memcmp(g->key, key, klen) == 0)
@@ -504,10 +362,10 @@ static void buckets_grow(struct aw_corr *c)
 /* The group for key, most recently used; created when missing, after evicting the
  * least recently used group when a bound is reached. NULL with *oom false when this
  * correlation has no group left to give up. */
-static struct aw_corr_group *group_get(struct aw_corr *c, const char *key, size_t klen, bool *oom)
+struct aw_corr_group *aw_corr_group_get(struct aw_corr *c, const char *key, size_t klen, bool *oom)
 {
-	uint32_t h = (uint32_t)hash_bytes(c->seed, key, klen);
-	struct aw_corr_group *g = group_find(c, key, klen, h);
+	uint32_t h = (uint32_t)aw_corr_hash(c->seed, key, klen);
+	struct aw_corr_group *g = aw_corr_group_find(c, key, klen, h);
 
 	*oom = false;
 	if (g) {
@@ -521,7 +379,7 @@ static struct aw_corr_group *group_get(struct aw_corr *c, const char *key, size_
 		c->budget->evicted++;
 		if (!c->lru_tail)
 			return NULL;
-		group_free(c, c->lru_tail);
+		aw_corr_group_free(c, c->lru_tail);
 	}
 	if (c->window && heap_reserve(c) != 0)
 		goto oom;
@@ -563,7 +421,7 @@ oom:
 static int page_repack(const struct aw_corr *c, struct aw_corr_group *g, size_t extra, bool slack)
 {
 	size_t size = (size_t)g->n * sizeof(struct aw_corr_m) + (g->sused - g->sdead) + extra;
-	struct aw_corr_m *om = entries(g), *nm;
+	struct aw_corr_m *om = aw_corr_entries(g), *nm;
 	unsigned char *np;
 	size_t used = 0;
 
@@ -576,7 +434,7 @@ static int page_repack(const struct aw_corr *c, struct aw_corr_group *g, size_t 
 	for (size_t i = 0; i < g->n; i++) {
 		size_t dl = m_datalen(c, g, &om[i]);
 		used += dl;
-		memcpy(np + size - used, mdata(g, &om[i]), dl);
+		memcpy(np + size - used, aw_corr_mdata(g, &om[i]), dl);
 		nm[i] = om[i];
 		nm[i].off = (uint32_t)used;
 	}
@@ -591,7 +449,7 @@ static int page_repack(const struct aw_corr *c, struct aw_corr_group *g, size_t 
 /* Drop the k oldest matches. The caller fixes the heap or frees an emptied group. */
 static void discard_prefix(const struct aw_corr *c, struct aw_corr_group *g, size_t k)
 {
-	struct aw_corr_m *m = entries(g);
+	struct aw_corr_m *m = aw_corr_entries(g);
 
 	for (size_t i = 0; i < k; i++)
 		g->sdead += (uint32_t)m_datalen(c, g, &m[i]);
@@ -606,6 +464,17 @@ static void discard_prefix(const struct aw_corr *c, struct aw_corr_group *g, siz
 	/* Give memory back once most of the bytes are dead; failing to is harmless. */
 	if (g->sdead > 256 && g->sdead * 2 > g->sused)
 		(void)page_repack(c, g, 0, false);
+}
+
+/* Drop the k oldest matches, then free the group when that emptied it (not an eviction)
+ * or move it to its new place in the heap. */
+static void group_trim(struct aw_corr *c, struct aw_corr_group *g, size_t k)
+{
+	discard_prefix(c, g, k);
+	if (g->n == 0)
+		aw_corr_group_free(c, g);
+	else
+		heap_fix(c, g);
 }
 
 /* Insert a match in time order, after those of the same time. Returns 0 (*pos set), 1
@@ -624,7 +493,7 @@ static int group_insert(struct aw_corr *c, struct aw_corr_group *g, int64_t t, s
 	dl = (c->has_num ? sizeof(double) : 0) + (hasv ? vlen + 1 : 0) + idlen + 1;
 	if (g->n >= AW_CORR_MAX_MATCHES) {
 		c->budget->dropped++;
-		if (t < entries(g)[0].t)
+		if (t < aw_corr_entries(g)[0].t)
 			return 1;
 		discard_prefix(c, g, 1);
 	}
@@ -632,7 +501,7 @@ static int group_insert(struct aw_corr *c, struct aw_corr_group *g, int64_t t, s
 	if ((size_t)g->size - (size_t)g->n * sizeof *m - g->sused < need &&
 	    page_repack(c, g, need, true) != 0)
 		return -1;
-	m = entries(g);
+	m = aw_corr_entries(g);
 	*pos = bound(g, 0, t, true);
 	memmove(&m[*pos + 1], &m[*pos], (g->n - *pos) * sizeof *m);
 	g->sused += (uint32_t)dl;
@@ -659,6 +528,25 @@ static int group_insert(struct aw_corr *c, struct aw_corr_group *g, int64_t t, s
 	};
 	g->n++;
 	return 0;
+}
+
+/* Add a match to a window group (as group_insert) and keep the heap in order. A group
+ * that an allocation failure leaves empty is freed. */
+int aw_corr_window_add(struct aw_corr *c, struct aw_corr_group *g, int64_t t, size_t rule,
+		       const char *value, size_t vlen, double num, const char *id, size_t *pos)
+{
+	bool fresh = g->n == 0;
+	int rc = group_insert(c, g, t, rule, value, vlen, num, id, pos);
+
+	if (rc < 0) {
+		if (fresh)
+			aw_corr_group_free(c, g);
+		return -1;
+	}
+	if (fresh)
+		heap_set(c, c->heap_n++, g); /* reserved by aw_corr_group_get */
+	heap_fix(c, g);
+	return rc;
 }
 
 /* --- aggregates ---------------------------------------------------------------------- */
@@ -700,16 +588,16 @@ static int acc_begin(struct aw_corr *c, const struct aw_corr_group *g, struct aw
  * group has matches, so probing ends. */
 static size_t vfind(const struct aw_corr *c, const struct aw_corr_group *g, size_t i)
 {
-	const struct aw_corr_m *m = entries(g);
-	const char *v = m_value(c, g, &m[i]);
-	size_t s = hash_bytes(c->seed, v, m[i].vlen) & c->vmask;
+	const struct aw_corr_m *m = aw_corr_entries(g);
+	const char *v = aw_corr_m_value(c, g, &m[i]);
+	size_t s = aw_corr_hash(c->seed, v, m[i].vlen) & c->vmask;
 
 	for (;; s = (s + 1) & c->vmask) {
 		uint32_t x = c->vslot[s];
 		if (!x)
 			return s;
 		const struct aw_corr_m *o = &m[x - 1];
-		if (o->vlen == m[i].vlen && memcmp(m_value(c, g, o), v, o->vlen) == 0)
+		if (o->vlen == m[i].vlen && memcmp(aw_corr_m_value(c, g, o), v, o->vlen) == 0)
 			return s;
 	}
 }
@@ -717,7 +605,7 @@ static size_t vfind(const struct aw_corr *c, const struct aw_corr_group *g, size
 static void acc_add(struct aw_corr *c, const struct aw_corr_group *g, struct aw_corr_acc *a,
 		    size_t i)
 {
-	const struct aw_corr_m *m = &entries(g)[i];
+	const struct aw_corr_m *m = &aw_corr_entries(g)[i];
 	size_t s;
 
 	switch (c->spec.type) {
@@ -738,7 +626,7 @@ static void acc_add(struct aw_corr *c, const struct aw_corr_group *g, struct aw_
 		break;
 	case AW_CORR_VALUE_SUM:
 	case AW_CORR_VALUE_AVG:
-		a->sum += m_num(c, g, m);
+		a->sum += aw_corr_m_num(c, g, m);
 		break;
 	default:
 		break;
@@ -748,7 +636,7 @@ static void acc_add(struct aw_corr *c, const struct aw_corr_group *g, struct aw_
 static void acc_del(struct aw_corr *c, const struct aw_corr_group *g, struct aw_corr_acc *a,
 		    size_t i)
 {
-	const struct aw_corr_m *m = &entries(g)[i];
+	const struct aw_corr_m *m = &aw_corr_entries(g)[i];
 
 	switch (c->spec.type) {
 	case AW_CORR_VALUE_COUNT:
@@ -761,7 +649,7 @@ static void acc_del(struct aw_corr *c, const struct aw_corr_group *g, struct aw_
 		break;
 	case AW_CORR_VALUE_SUM:
 	case AW_CORR_VALUE_AVG:
-		a->sum -= m_num(c, g, m);
+		a->sum -= aw_corr_m_num(c, g, m);
 		break;
 	default:
 		break;
@@ -776,7 +664,7 @@ static void acc_del(struct aw_corr *c, const struct aw_corr_group *g, struct aw_
 static size_t ordered_chain(const struct aw_corr *c, const struct aw_corr_group *g, size_t lo,
 			    size_t hi)
 {
-	const struct aw_corr_m *m = entries(g);
+	const struct aw_corr_m *m = aw_corr_entries(g);
 	size_t pos = 0;
 
 	for (size_t i = lo; i <= hi && pos < c->spec.nrules;) {
@@ -819,15 +707,10 @@ static double aggregate(const struct aw_corr *c, const struct aw_corr_group *g,
 
 /* --- fires --------------------------------------------------------------------------- */
 
-struct aw_corr_piece {
-	const char *p;
-	size_t n;
-};
-
 /* Copy the key, ids and values of a fire into the scratch buffer and point *f at them. */
-static int fire_set(struct aw_corr *c, struct aw_corr_fire *f, const struct aw_corr_group *g,
-		    const struct aw_corr_piece *ids, size_t nids, const struct aw_corr_piece *vals,
-		    size_t nvals)
+int aw_corr_fire_set(struct aw_corr *c, struct aw_corr_fire *f, const struct aw_corr_group *g,
+		     const struct aw_corr_piece *ids, size_t nids, const struct aw_corr_piece *vals,
+		     size_t nvals)
 {
 	size_t need = (size_t)g->klen + 1, off = 0;
 	char *p;
@@ -875,15 +758,15 @@ static int fire_set(struct aw_corr *c, struct aw_corr_fire *f, const struct aw_c
 static int fire_window(struct aw_corr *c, struct aw_corr_group *g, size_t lo, size_t hi, double agg,
 		       struct aw_corr_fire *f)
 {
-	const struct aw_corr_m *m = entries(g);
+	const struct aw_corr_m *m = aw_corr_entries(g);
 	struct aw_corr_piece ids[AW_CORR_FIRE_MAX], vals[AW_CORR_FIRE_MAX];
 	size_t nids = 0, nvals = 0, nonempty = 0, k = 0;
 
 	memset(f, 0, sizeof *f);
 	for (size_t i = lo; i <= hi; i++)
-		nonempty += *m_id(c, g, &m[i]) != '\0';
+		nonempty += *aw_corr_m_id(c, g, &m[i]) != '\0';
 	for (size_t i = lo; i <= hi; i++) {
-		const char *id = m_id(c, g, &m[i]);
+		const char *id = aw_corr_m_id(c, g, &m[i]);
 		if (!*id)
 			continue;
 		if (nonempty <= AW_CORR_FIRE_MAX || k < AW_CORR_FIRE_MAX / 2 ||
@@ -892,7 +775,7 @@ static int fire_window(struct aw_corr *c, struct aw_corr_group *g, size_t lo, si
 		k++;
 	}
 	for (size_t i = lo; c->has_value && i <= hi && nvals < AW_CORR_FIRE_MAX; i++) {
-		const char *v = m_value(c, g, &m[i]);
+		const char *v = aw_corr_m_value(c, g, &m[i]);
 		bool dup = false;
 		if (m[i].vlen == AW_CORR_NOVALUE)
 			continue;
@@ -905,13 +788,9 @@ static int fire_window(struct aw_corr *c, struct aw_corr_group *g, size_t lo, si
 	f->window_end_ms = m[hi].t;
 	f->count = hi - lo + 1;
 	f->aggregate = agg;
-	if (fire_set(c, f, g, ids, nids, vals, nvals) != 0)
+	if (aw_corr_fire_set(c, f, g, ids, nids, vals, nvals) != 0)
 		return -1;
-	discard_prefix(c, g, hi + 1);
-	if (g->n == 0)
-		group_free(c, g);
-	else
-		heap_fix(c, g);
+	group_trim(c, g, hi + 1);
 	return 1;
 }
 
@@ -920,12 +799,12 @@ static int fire_window(struct aw_corr *c, struct aw_corr_group *g, size_t lo, si
 /* Whether matches i and j carry the same value (value_count) or rule (temporal). */
 static bool same_key(const struct aw_corr *c, const struct aw_corr_group *g, size_t i, size_t j)
 {
-	const struct aw_corr_m *m = entries(g);
+	const struct aw_corr_m *m = aw_corr_entries(g);
 
 	if (c->spec.type == AW_CORR_TEMPORAL)
 		return m[i].rule == m[j].rule;
 	return m[i].vlen == m[j].vlen && m[i].vlen != AW_CORR_NOVALUE &&
-	       memcmp(m_value(c, g, &m[i]), m_value(c, g, &m[j]), m[i].vlen) == 0;
+	       memcmp(aw_corr_m_value(c, g, &m[i]), aw_corr_m_value(c, g, &m[j]), m[i].vlen) == 0;
 }
 
 /* Sliding mode, match just inserted at pos: true when it cannot change the distinct
@@ -937,7 +816,7 @@ static bool same_key(const struct aw_corr *c, const struct aw_corr_group *g, siz
  * scans per match instead of a recount of up to 4096. */
 static bool repeats_in_windows(const struct aw_corr *c, const struct aw_corr_group *g, size_t pos)
 {
-	const struct aw_corr_m *m = entries(g);
+	const struct aw_corr_m *m = aw_corr_entries(g);
 	int64_t t = m[pos].t, span = (int64_t)c->spec.timespan_ms, last = t;
 	bool has_a = false;
 	int64_t a = 0;
@@ -973,7 +852,7 @@ static bool repeats_in_windows(const struct aw_corr *c, const struct aw_corr_gro
 static int eval_sliding(struct aw_corr *c, struct aw_corr_group *g, size_t pos,
 			struct aw_corr_fire *f)
 {
-	const struct aw_corr_m *m = entries(g);
+	const struct aw_corr_m *m = aw_corr_entries(g);
 	int64_t t = m[pos].t, span = (int64_t)c->spec.timespan_ms;
 	size_t lo = bound(g, 0, t - span, false), next = lo;
 	struct aw_corr_acc a;
@@ -1010,11 +889,7 @@ static void prune(struct aw_corr *c)
 
 	while (c->heap_n && heap_key(c->heap[0]) < horizon - span) {
 		struct aw_corr_group *g = c->heap[0];
-		discard_prefix(c, g, bound(g, 0, horizon - span, false));
-		if (g->n == 0)
-			group_free(c, g);
-		else
-			heap_fix(c, g);
+		group_trim(c, g, bound(g, 0, horizon - span, false));
 	}
 }
 
@@ -1042,202 +917,9 @@ static int drain(struct aw_corr *c, struct aw_corr_fire *f, bool peek)
 				return 0;
 			return fire_window(c, g, 0, e, agg, f);
 		}
-		discard_prefix(c, g, e + 1);
-		if (g->n == 0)
-			group_free(c, g);
-		else
-			heap_fix(c, g);
+		group_trim(c, g, e + 1);
 	}
 	return 0;
-}
-
-/* --- first_seen ---------------------------------------------------------------------- */
-
-static uint16_t *seen_slot(const struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
-{
-	for (size_t i = h & s->imask;; i = (i + 1) & s->imask) {
-		uint16_t x = s->index[i];
-		if (!x)
-			return &s->index[i];
-		const struct aw_corr_seen_v *e = &s->v[x - 1];
-		if (e->hash == h && e->len == vlen && memcmp(e->s, v, vlen) == 0)
-			return &s->index[i];
-	}
-}
-
-static void seen_reindex(struct aw_corr_seen *s)
-{
-	memset(s->index, 0, ((size_t)s->imask + 1) * sizeof *s->index);
-	for (uint32_t i = 0; i < s->n; i++)
-		*seen_slot(s, s->v[i].s, s->v[i].len, s->v[i].hash) = (uint16_t)(i + 1);
-}
-
-static int seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
-{
-	char *copy;
-
-	if (s->n == s->cap) {
-		uint32_t cap = s->cap ? s->cap * 2 : 4;
-		size_t isz = 8;
-		if (cap > AW_CORR_MAX_VALUES)
-			cap = AW_CORR_MAX_VALUES;
-		while (isz < 2 * (size_t)cap)
-			isz *= 2;
-		struct aw_corr_seen_v *nv = realloc(s->v, cap * sizeof *nv);
-		if (!nv)
-			return -1;
-		s->v = nv;
-		uint16_t *ni = malloc(isz * sizeof *ni);
-		if (!ni)
-			return -1;
-		free(s->index);
-		s->index = ni;
-		s->imask = (uint32_t)(isz - 1);
-		s->cap = cap;
-		seen_reindex(s);
-	}
-	copy = malloc(vlen + 1);
-	if (!copy)
-		return -1;
-	if (vlen)
-		memcpy(copy, v, vlen);
-	copy[vlen] = '\0';
-	s->v[s->n] = (struct aw_corr_seen_v){
-	    .last = ++s->stamp, .hash = h, .len = (uint16_t)vlen, .s = copy};
-	*seen_slot(s, v, vlen, h) = (uint16_t)(s->n + 1);
-	s->n++;
-	return 0;
-}
-
-static void seen_forget_oldest(struct aw_corr_seen *s)
-{
-	uint32_t old = 0;
-
-	for (uint32_t i = 1; i < s->n; i++)
-		if (s->v[i].last < s->v[old].last)
-			old = i;
-	free(s->v[old].s);
-	s->v[old] = s->v[--s->n];
-	seen_reindex(s);
-}
-
-static int feed_seen(struct aw_corr *c, int64_t t, const char *key, size_t klen, const char *value,
-		     size_t vlen, const char *id, struct aw_corr_fire *f)
-{
-	struct aw_corr_group *g;
-	struct aw_corr_seen *s;
-	bool oom, learning;
-	uint32_t h;
-
-	if (!value)
-		return 0;
-	if (vlen > AW_CORR_VALUE_MAX)
-		vlen = AW_CORR_VALUE_MAX;
-	if (!(g = group_get(c, key, klen, &oom)))
-		return oom ? -1 : 0;
-	s = g->u.seen;
-	if (!s->started || t < s->first)
-		s->first = t;
-	s->started = true;
-	h = (uint32_t)hash_bytes(c->seed, value, vlen);
-	if (s->n) {
-		uint16_t *slot = seen_slot(s, value, vlen, h);
-		if (*slot) {
-			s->v[*slot - 1].last = ++s->stamp;
-			return 0;
-		}
-	}
-	learning = t < s->first + (int64_t)c->spec.learning_ms;
-	if (s->n >= AW_CORR_MAX_VALUES) {
-		c->budget->dropped++;
-		if (learning)
-			return 0;
-		seen_forget_oldest(s);
-	}
-	if (seen_add(s, value, vlen, h) != 0)
-		return -1;
-	if (learning)
-		return 0;
-	struct aw_corr_piece idp = {id, id ? strnlen(id, AW_CORR_ID_MAX) : 0};
-	struct aw_corr_piece vp = {value, vlen};
-	memset(f, 0, sizeof *f);
-	f->window_start_ms = f->window_end_ms = t;
-	f->count = 1;
-	f->aggregate = 1;
-	return fire_set(c, f, g, &idp, idp.n ? 1 : 0, &vp, 1) == 0 ? 1 : -1;
-}
-
-/* --- baseline ------------------------------------------------------------------------ */
-
-static void base_push(struct aw_corr_base *b, size_t hn, uint32_t v)
-{
-	if (b->nhist == hn)
-		b->sum -= b->hist[b->hpos];
-	else
-		b->nhist++;
-	b->hist[b->hpos] = v;
-	b->sum += v;
-	b->hpos = (uint32_t)((b->hpos + 1) % hn);
-}
-
-static int feed_base(struct aw_corr *c, int64_t t, const char *key, size_t klen, const char *id,
-		     struct aw_corr_fire *f)
-{
-	size_t hn = c->spec.history_buckets;
-	int64_t bucket = floor_div(t, (int64_t)c->spec.timespan_ms);
-	struct aw_corr_group *g;
-	struct aw_corr_base *b;
-	bool oom;
-
-	if (!(g = group_get(c, key, klen, &oom)))
-		return oom ? -1 : 0;
-	b = g->u.base;
-	if (!b->started) {
-		b->started = true;
-		b->bucket = bucket;
-		b->t0 = b->t1 = t;
-	}
-	if (bucket < b->bucket) {
-		/* Late: count it in its completed bucket while that is in the history. */
-		uint64_t k = (uint64_t)(b->bucket - bucket);
-		if (k <= b->nhist) {
-			size_t slot = (b->hpos + hn - k) % hn;
-			if (b->hist[slot] < UINT32_MAX) {
-				b->hist[slot]++;
-				b->sum++;
-			}
-		}
-		return 0;
-	}
-	if (bucket > b->bucket) {
-		uint64_t zeros = (uint64_t)(bucket - b->bucket) - 1;
-		base_push(b, hn, b->count);
-		for (uint64_t z = 0; z < zeros && z < hn; z++)
-			base_push(b, hn, 0);
-		b->bucket = bucket;
-		b->count = 0;
-		b->fired = false;
-		b->t0 = b->t1 = t;
-	}
-	if (b->count < UINT32_MAX)
-		b->count++;
-	if (t < b->t0)
-		b->t0 = t;
-	if (t > b->t1)
-		b->t1 = t;
-	if (b->fired || b->nhist == 0 || (size_t)b->nhist * 2 < hn)
-		return 0;
-	double mean = (double)b->sum / (double)b->nhist;
-	if (!((double)b->count > c->spec.factor * mean && (double)b->count >= c->spec.min_count))
-		return 0;
-	b->fired = true;
-	struct aw_corr_piece idp = {id, id ? strnlen(id, AW_CORR_ID_MAX) : 0};
-	memset(f, 0, sizeof *f);
-	f->window_start_ms = b->t0;
-	f->window_end_ms = b->t1;
-	f->count = b->count;
-	f->aggregate = b->count;
-	return fire_set(c, f, g, &idp, idp.n ? 1 : 0, NULL, 0) == 0 ? 1 : -1;
 }
 
 /* --- the interface ------------------------------------------------------------------- */
@@ -1261,20 +943,20 @@ static int check_spec(const struct aw_corr_spec *s, size_t max_groups,
 	if (s->nrules == 0 || s->nrules > AW_CORR_MAX_RULES)
 		return aw_error_set(err,
 				    "%s: a correlation needs 1 to %d referenced rules, not %zu",
-				    type_names[s->type], AW_CORR_MAX_RULES, s->nrules);
+				    aw_corr_type_names[s->type], AW_CORR_MAX_RULES, s->nrules);
 	if ((window || s->type == AW_CORR_BASELINE) &&
 	    (s->timespan_ms == 0 || s->timespan_ms > AW_CORR_SPAN_MAX))
 		return aw_error_set(err, "%s: timespan must be between 1 ms and 2^53 ms",
-				    type_names[s->type]);
+				    aw_corr_type_names[s->type]);
 	if (window &&
 	    !(k->has_gt || k->has_gte || k->has_lt || k->has_lte || k->has_eq || k->has_neq))
 		return aw_error_set(err,
 				    "%s: the condition has no operator (gt, gte, lt, lte, eq, "
 				    "neq)",
-				    type_names[s->type]);
+				    aw_corr_type_names[s->type]);
 	if (window && !cond_finite(k))
 		return aw_error_set(err, "%s: a condition value is not a finite number",
-				    type_names[s->type]);
+				    aw_corr_type_names[s->type]);
 	if (s->type == AW_CORR_FIRST_SEEN && s->learning_ms > AW_CORR_SPAN_MAX)
 		return aw_error_set(err, "first_seen: learning period too long");
 	if (s->type == AW_CORR_BASELINE &&
@@ -1286,10 +968,10 @@ static int check_spec(const struct aw_corr_spec *s, size_t max_groups,
 				    AW_CORR_MAX_HISTORY);
 	if (max_groups == 0)
 		return aw_error_set(err, "%s: the group bound must be at least 1",
-				    type_names[s->type]);
+				    aw_corr_type_names[s->type]);
 	if (budget && budget->max_groups_total == 0)
 		return aw_error_set(err, "%s: the total group bound must be at least 1",
-				    type_names[s->type]);
+				    aw_corr_type_names[s->type]);
 	return 0;
 }
 
@@ -1331,7 +1013,7 @@ struct aw_corr *aw_corr_new(const struct aw_corr_spec *spec, size_t max_groups,
 	return c;
 oom:
 	aw_corr_free(c);
-	aw_error_set(err, "%s: out of memory", type_names[spec->type]);
+	aw_error_set(err, "%s: out of memory", aw_corr_type_names[spec->type]);
 	return NULL;
 }
 
@@ -1340,7 +1022,7 @@ void aw_corr_free(struct aw_corr *c)
 	if (!c)
 		return;
 	while (c->lru_head)
-		group_free(c, c->lru_head);
+		aw_corr_group_free(c, c->lru_head);
 	free(c->buckets);
 	free(c->heap);
 	free(c->vslot);
@@ -1367,7 +1049,7 @@ int aw_corr_feed(struct aw_corr *c, size_t rule_idx, int64_t t_ms, const char *k
 		 struct aw_corr_fire *fire)
 {
 	struct aw_corr_group *g;
-	bool oom, fresh;
+	bool oom;
 	size_t pos = 0;
 	int rc;
 
@@ -1391,621 +1073,20 @@ int aw_corr_feed(struct aw_corr *c, size_t rule_idx, int64_t t_ms, const char *k
 		c->has_newest = true;
 	}
 	if (c->spec.type == AW_CORR_FIRST_SEEN)
-		return feed_seen(c, t_ms, key, keylen, value, vlen, event_id, fire);
+		return aw_corr_feed_seen(c, t_ms, key, keylen, value, vlen, event_id, fire);
 	if (c->spec.type == AW_CORR_BASELINE)
-		return feed_base(c, t_ms, key, keylen, event_id, fire);
+		return aw_corr_feed_base(c, t_ms, key, keylen, event_id, fire);
 
 	if (c->sliding)
 		prune(c);
 	else if (drain(c, fire, true) < 0)
 		return -1;
-	if (!(g = group_get(c, key, keylen, &oom)))
+	if (!(g = aw_corr_group_get(c, key, keylen, &oom)))
 		return oom ? -1 : aw_corr_next(c, fire);
-	fresh = g->n == 0;
-	rc = group_insert(c, g, t_ms, rule_idx, value, vlen, num, event_id, &pos);
-	if (rc < 0) {
-		if (fresh)
-			group_free(c, g);
+	rc = aw_corr_window_add(c, g, t_ms, rule_idx, value, vlen, num, event_id, &pos);
+	if (rc < 0)
 		return -1;
-	}
-	if (fresh)
-		heap_set(c, c->heap_n++, g); /* reserved by group_get */
-	heap_fix(c, g);
 	if (rc == 0 && c->sliding)
 		return eval_sliding(c, g, pos, fire);
 	return aw_corr_next(c, fire);
-}
-
-/* --- persistence: byte strings ------------------------------------------------------- */
-
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static bool utf8_valid(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned char b = p[i];
-		size_t len;
-		uint32_t cp;
-		if (b == 0)
-			return false;
-		if (b < 0x80) {
-			i++;
-			continue;
-		}
-		if (b >= 0xC2 && b <= 0xDF) {
-			len = 2;
-			cp = b & 0x1Fu;
-		} else if (b >= 0xE0 && b <= 0xEF) {
-			len = 3;
-			cp = b & 0x0Fu;
-		} else if (b >= 0xF0 && b <= 0xF4) {
-			len = 4;
-			cp = b & 0x07u;
-		} else {
-			return false;
-		}
-		if (n - i < len)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((p[i + k] & 0xC0u) != 0x80u)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3Fu);
-		}
-		if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-			return false;
-		i += len;
-	}
-	return true;
-}
-
-static struct json_object *jbytes(const char *p, size_t n)
-{
-	struct json_object *o;
-	char *b;
-	size_t k = 0;
-
-	if (utf8_valid((const unsigned char *)p, n))
-		return json_object_new_string_len(n ? p : "", (int)n);
-	b = malloc((n + 2) / 3 * 4 + 1);
-	if (!b)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)(unsigned char)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)(unsigned char)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)p[i + 2];
-		b[k++] = b64chars[(v >> 18) & 63];
-		b[k++] = b64chars[(v >> 12) & 63];
-		b[k++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-		b[k++] = i + 2 < n ? b64chars[v & 63] : '=';
-	}
-	b[k] = '\0';
-	o = json_object_new_object();
-	if (o && json_object_object_add(o, "b", json_object_new_string_len(b, (int)k)) != 0) {
-		json_object_put(o);
-		o = NULL;
-	}
-	free(b);
-	return o;
-}
-
-/* Decode a byte string (see jbytes) into out (capacity cap). Returns its length, or -1
- * when it is not one or does not fit. */
-static long jbytes_get(struct json_object *o, char *out, size_t cap)
-{
-	struct json_object *b;
-	const char *s;
-	size_t n, k = 0;
-	uint32_t v = 0;
-	int bits = 0;
-
-	if (json_object_is_type(o, json_type_string)) {
-		n = (size_t)json_object_get_string_len(o);
-		if (n > cap)
-			return -1;
-		memcpy(out, json_object_get_string(o), n);
-		return (long)n;
-	}
-	if (!json_object_is_type(o, json_type_object) || json_object_object_length(o) != 1 ||
-	    !json_object_object_get_ex(o, "b", &b) || !json_object_is_type(b, json_type_string))
-		return -1;
-	s = json_object_get_string(b);
-	n = (size_t)json_object_get_string_len(b);
-	if (n % 4 != 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const char *q;
-		if (s[i] == '=') {
-			if (i < n - 2 || (i == n - 2 && s[n - 1] != '='))
-				return -1;
-			continue;
-		}
-		if (!s[i] || !(q = strchr(b64chars, s[i])))
-			return -1;
-		v = (v << 6) | (uint32_t)(q - b64chars);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (k >= cap)
-				return -1;
-			out[k++] = (char)((v >> bits) & 0xFFu);
-		}
-	}
-	return (long)k;
-}
-
-/* --- persistence: save --------------------------------------------------------------- */
-
-struct aw_corr_out {
-	char *p;
-	size_t n, cap;
-};
-
-/* Append obj's text and a newline; the object is released. */
-static int out_obj(struct aw_corr_out *o, struct json_object *obj, struct aw_error *err)
-{
-	size_t len = 0;
-	const char *s;
-
-	if (!obj)
-		return aw_error_set(err, "correlation state: out of memory");
-	s = json_object_to_json_string_length(
-	    obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (!s) {
-		json_object_put(obj);
-		return aw_error_set(err, "correlation state: out of memory");
-	}
-	if (o->n + len + 2 > AW_CORR_SAVE_MAX) {
-		json_object_put(obj);
-		return aw_error_set(err, "correlation state: larger than %zu bytes",
-				    AW_CORR_SAVE_MAX);
-	}
-	if (o->n + len + 2 > o->cap) {
-		size_t cap = (o->n + len + 2) * 2;
-		char *np = realloc(o->p, cap);
-		if (!np) {
-			json_object_put(obj);
-			return aw_error_set(err, "correlation state: out of memory");
-		}
-		o->p = np;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->n, s, len);
-	o->n += len;
-	o->p[o->n++] = '\n';
-	o->p[o->n] = '\0'; /* not counted in the length; handy for callers and tests */
-	json_object_put(obj);
-	return 0;
-}
-
-/* Add v under name; a NULL v (allocation failure) fails the whole object. */
-static bool put(struct json_object *obj, const char *name, struct json_object *v)
-{
-	if (!v)
-		return false;
-	if (json_object_object_add(obj, name, v) != 0) {
-		json_object_put(v);
-		return false;
-	}
-	return true;
-}
-
-static bool push(struct json_object *arr, struct json_object *v)
-{
-	if (!v)
-		return false;
-	if (json_object_array_add(arr, v) != 0) {
-		json_object_put(v);
-		return false;
-	}
-	return true;
-}
-
-static bool save_window(const struct aw_corr *c, const struct aw_corr_group *g,
-			struct json_object *obj)
-{
-	const struct aw_corr_m *m = entries(g);
-	struct json_object *ms = json_object_new_array_ext((int)g->n);
-
-	if (!put(obj, "m", ms))
-		return false;
-	for (size_t i = 0; i < g->n; i++) {
-		struct json_object *e = json_object_new_array_ext(5);
-		const char *id = m_id(c, g, &m[i]);
-		bool ok = push(ms, e) && push(e, json_object_new_int64(m[i].t)) &&
-			  push(e, json_object_new_int64(m[i].rule));
-		if (ok && c->has_value)
-			ok = m[i].vlen == AW_CORR_NOVALUE
-				 ? json_object_array_add(e, NULL) == 0
-				 : push(e, jbytes(m_value(c, g, &m[i]), m[i].vlen));
-		if (ok && c->has_num)
-			ok = push(e, json_object_new_double(m_num(c, g, &m[i])));
-		if (!ok || !push(e, jbytes(id, strlen(id))))
-			return false;
-	}
-	return true;
-}
-
-static int cmp_stamp(const void *a, const void *b)
-{
-	const struct aw_corr_seen_v *x = a, *y = b;
-	return x->last < y->last ? -1 : x->last > y->last;
-}
-
-static bool save_seen(const struct aw_corr_seen *s, struct json_object *obj)
-{
-	struct json_object *vs = json_object_new_array_ext((int)s->n);
-	struct aw_corr_seen_v *order;
-	bool ok;
-
-	if (!put(obj, "f", json_object_new_int64(s->first)) || !put(obj, "s", vs))
-		return false;
-	if (!s->n)
-		return true;
-	order = malloc(s->n * sizeof *order);
-	if (!order)
-		return false;
-	memcpy(order, s->v, s->n * sizeof *order);
-	qsort(order, s->n, sizeof *order, cmp_stamp);
-	ok = true;
-	for (uint32_t i = 0; ok && i < s->n; i++)
-		ok = push(vs, jbytes(order[i].s, order[i].len));
-	free(order);
-	return ok;
-}
-
-static bool save_base(const struct aw_corr *c, const struct aw_corr_base *b,
-		      struct json_object *obj)
-{
-	size_t hn = c->spec.history_buckets;
-	struct json_object *h = json_object_new_array_ext((int)b->nhist);
-	bool ok = put(obj, "b", json_object_new_int64(b->bucket)) &&
-		  put(obj, "c", json_object_new_int64(b->count)) &&
-		  put(obj, "t0", json_object_new_int64(b->t0)) &&
-		  put(obj, "t1", json_object_new_int64(b->t1)) &&
-		  put(obj, "x", json_object_new_boolean(b->fired)) && put(obj, "h", h);
-
-	for (uint32_t i = 0; ok && i < b->nhist; i++)
-		ok = push(h, json_object_new_int64(b->hist[(b->hpos + hn - b->nhist + i) % hn]));
-	return ok;
-}
-
-int aw_corr_save(const struct aw_corr *c, char **buf, size_t *len, struct aw_error *err)
-{
-	struct aw_corr_out o = {0};
-	struct json_object *h = json_object_new_object();
-	bool ok;
-
-	*buf = NULL;
-	*len = 0;
-	ok = h && put(h, "v", json_object_new_int(1)) &&
-	     put(h, "type", json_object_new_string(type_names[c->spec.type])) &&
-	     put(h, "span", json_object_new_int64((int64_t)c->spec.timespan_ms)) &&
-	     (c->has_newest ? put(h, "newest", json_object_new_int64(c->newest))
-			    : json_object_object_add(h, "newest", NULL) == 0) &&
-	     put(h, "groups", json_object_new_int64((int64_t)c->ngroups));
-	if (!ok) {
-		json_object_put(h);
-		h = NULL;
-	}
-	if (out_obj(&o, h, err) != 0)
-		goto fail;
-	for (const struct aw_corr_group *g = c->lru_tail; g; g = g->lprev) {
-		struct json_object *obj = json_object_new_object();
-		ok = obj && put(obj, "k", jbytes(g->key, g->klen));
-		if (ok && c->window)
-			ok = save_window(c, g, obj);
-		else if (ok && c->spec.type == AW_CORR_FIRST_SEEN)
-			ok = save_seen(g->u.seen, obj);
-		else if (ok)
-			ok = save_base(c, g->u.base, obj);
-		if (!ok) {
-			json_object_put(obj);
-			obj = NULL;
-		}
-		if (out_obj(&o, obj, err) != 0)
-			goto fail;
-	}
-	*buf = o.p;
-	*len = o.n;
-	return 0;
-fail:
-	free(o.p);
-	return -1;
-}
-
-/* --- persistence: load --------------------------------------------------------------- */
-
-static struct json_object *field(struct json_object *o, const char *name)
-{
-	struct json_object *v = NULL;
-	json_object_object_get_ex(o, name, &v);
-	return v;
-}
-
-static bool jint(struct json_object *o, int64_t lo, int64_t hi, int64_t *out)
-{
-	if (!json_object_is_type(o, json_type_int))
-		return false;
-	*out = json_object_get_int64(o);
-	return *out >= lo && *out <= hi;
-}
-
-static int load_window(struct aw_corr *t, struct aw_corr_group *g, struct json_object *obj,
-		       size_t line, struct aw_error *err)
-{
-	struct json_object *ms = field(obj, "m");
-	size_t width = 3 + (t->has_value ? 1 : 0) + (t->has_num ? 1 : 0), n, pos;
-	char value[AW_CORR_VALUE_MAX], id[AW_CORR_ID_MAX + 1];
-	int64_t prev = INT64_MIN;
-
-	if (!json_object_is_type(ms, json_type_array) || (n = json_object_array_length(ms)) == 0 ||
-	    n > AW_CORR_MAX_MATCHES)
-		return aw_error_set(err, "line %zu: \"m\" must list 1 to %d matches", line,
-				    AW_CORR_MAX_MATCHES);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(ms, i), *x;
-		int64_t time, rule;
-		long vl = -1, il;
-		double num = 0;
-		size_t k = 2;
-		if (!json_object_is_type(e, json_type_array) ||
-		    json_object_array_length(e) != width)
-			return aw_error_set(err,
-					    "line %zu: match %zu must be an array of %zu items",
-					    line, i + 1, width);
-		if (!jint(json_object_array_get_idx(e, 0), -AW_CORR_TIME_MAX, AW_CORR_TIME_MAX,
-			  &time) ||
-		    time < prev || !t->has_newest || time > t->newest)
-			return aw_error_set(err,
-					    "line %zu: match %zu: the time must be an integer, "
-					    "in order and not after \"newest\"",
-					    line, i + 1);
-		prev = time;
-		if (!jint(json_object_array_get_idx(e, 1), 0, (int64_t)t->spec.nrules - 1, &rule))
-			return aw_error_set(err, "line %zu: match %zu: rule must be 0 to %zu", line,
-					    i + 1, t->spec.nrules - 1);
-		if (t->has_value && (x = json_object_array_get_idx(e, k++)) &&
-		    (vl = jbytes_get(x, value, sizeof value)) < 0)
-			return aw_error_set(err, "line %zu: match %zu: bad value", line, i + 1);
-		if (t->has_num) {
-			x = json_object_array_get_idx(e, k++);
-			if (!json_object_is_type(x, json_type_double) &&
-			    !json_object_is_type(x, json_type_int))
-				return aw_error_set(err, "line %zu: match %zu: bad number", line,
-						    i + 1);
-			num = json_object_get_double(x);
-			if (!isfinite(num))
-				return aw_error_set(err, "line %zu: match %zu: bad number", line,
-						    i + 1);
-		}
-		il = jbytes_get(json_object_array_get_idx(e, k), id, sizeof id - 1);
-		if (il < 0 || memchr(id, 0, (size_t)il))
-			return aw_error_set(err, "line %zu: match %zu: bad event id", line, i + 1);
-		id[il] = '\0';
-		if (group_insert(t, g, time, (size_t)rule, vl >= 0 ? value : NULL,
-				 vl >= 0 ? (size_t)vl : 0, num, id, &pos) != 0)
-			return aw_error_set(err, "out of memory");
-		if (g->n == 1)
-			heap_set(t, t->heap_n++, g);
-	}
-	heap_fix(t, g);
-	return 0;
-}
-
-static int load_seen(struct aw_corr *t, struct aw_corr_group *g, struct json_object *obj,
-		     size_t line, struct aw_error *err)
-{
-	struct aw_corr_seen *s = g->u.seen;
-	struct json_object *vs = field(obj, "s");
-	char value[AW_CORR_VALUE_MAX];
-	size_t n;
-
-	if (!jint(field(obj, "f"), -AW_CORR_TIME_MAX, AW_CORR_TIME_MAX, &s->first))
-		return aw_error_set(err, "line %zu: \"f\" must be an event time", line);
-	s->started = true;
-	if (!json_object_is_type(vs, json_type_array) ||
-	    (n = json_object_array_length(vs)) > AW_CORR_MAX_VALUES)
-		return aw_error_set(err, "line %zu: \"s\" must list at most %d values", line,
-				    AW_CORR_MAX_VALUES);
-	for (size_t i = 0; i < n; i++) {
-		long vl = jbytes_get(json_object_array_get_idx(vs, i), value, sizeof value);
-		if (vl < 0)
-			return aw_error_set(err,
-					    "line %zu: value %zu is not a byte string of at "
-					    "most %d bytes",
-					    line, i + 1, AW_CORR_VALUE_MAX);
-		uint32_t h = (uint32_t)hash_bytes(t->seed, value, (size_t)vl);
-		if (s->n && *seen_slot(s, value, (size_t)vl, h))
-			return aw_error_set(err, "line %zu: value %zu is a duplicate", line, i + 1);
-		if (seen_add(s, value, (size_t)vl, h) != 0)
-			return aw_error_set(err, "out of memory");
-	}
-	return 0;
-}
-
-static int load_base(struct aw_corr *t, struct aw_corr_group *g, struct json_object *obj,
-		     size_t line, struct aw_error *err)
-{
-	struct aw_corr_base *b = g->u.base;
-	struct json_object *h = field(obj, "h"), *x = field(obj, "x");
-	int64_t span = (int64_t)t->spec.timespan_ms, v;
-	size_t n;
-
-	if (!jint(field(obj, "b"), floor_div(-AW_CORR_TIME_MAX, span),
-		  floor_div(AW_CORR_TIME_MAX, span), &b->bucket) ||
-	    !jint(field(obj, "c"), 1, UINT32_MAX, &v) ||
-	    !jint(field(obj, "t0"), -AW_CORR_TIME_MAX, AW_CORR_TIME_MAX, &b->t0) ||
-	    !jint(field(obj, "t1"), b->t0, t->newest, &b->t1) ||
-	    floor_div(b->t0, span) != b->bucket || floor_div(b->t1, span) != b->bucket ||
-	    !json_object_is_type(x, json_type_boolean))
-		return aw_error_set(err,
-				    "line %zu: baseline bucket fields b, c, t0, t1, x are "
-				    "missing or inconsistent",
-				    line);
-	b->count = (uint32_t)v;
-	b->fired = json_object_get_boolean(x);
-	b->started = true;
-	if (!json_object_is_type(h, json_type_array) ||
-	    (n = json_object_array_length(h)) > t->spec.history_buckets)
-		return aw_error_set(err, "line %zu: \"h\" must list at most %zu bucket counts",
-				    line, t->spec.history_buckets);
-	for (size_t i = 0; i < n; i++) {
-		if (!jint(json_object_array_get_idx(h, i), 0, UINT32_MAX, &v))
-			return aw_error_set(err, "line %zu: bucket count %zu is not a count", line,
-					    i + 1);
-		base_push(b, t->spec.history_buckets, (uint32_t)v);
-	}
-	return 0;
-}
-
-static int load_group(struct aw_corr *t, struct json_object *obj, size_t line, struct aw_error *err)
-{
-	char key[AW_CORR_KEY_MAX];
-	long klen;
-	struct aw_corr_group *g;
-	bool oom;
-
-	if (!json_object_is_type(obj, json_type_object) ||
-	    (klen = jbytes_get(field(obj, "k"), key, sizeof key)) < 0)
-		return aw_error_set(err, "line %zu: a group needs \"k\", a key of at most %d bytes",
-				    line, AW_CORR_KEY_MAX);
-	if (group_find(t, key, (size_t)klen, (uint32_t)hash_bytes(t->seed, key, (size_t)klen)))
-		return aw_error_set(err, "line %zu: the group key appears twice", line);
-	if (!(g = group_get(t, key, (size_t)klen, &oom)))
-		return aw_error_set(err, "out of memory");
-	if (t->window)
-		return load_window(t, g, obj, line, err);
-	if (t->spec.type == AW_CORR_FIRST_SEEN)
-		return load_seen(t, g, obj, line, err);
-	return load_base(t, g, obj, line, err);
-}
-
-static int load_header(struct aw_corr *t, struct json_object *h, int64_t *ngroups,
-		       struct aw_error *err)
-{
-	struct json_object *type = field(h, "type"), *newest;
-	int64_t v;
-
-	if (!json_object_is_type(h, json_type_object) || !jint(field(h, "v"), 1, 1, &v))
-		return aw_error_set(err, "line 1: not a version 1 correlation state header");
-	if (!json_object_is_type(type, json_type_string) ||
-	    strcmp(json_object_get_string(type), type_names[t->spec.type]) != 0)
-		return aw_error_set(err, "line 1: the state is for type %s, this correlation is %s",
-				    json_object_is_type(type, json_type_string)
-					? json_object_get_string(type)
-					: "(none)",
-				    type_names[t->spec.type]);
-	if (!jint(field(h, "span"), 0, (int64_t)AW_CORR_SPAN_MAX, &v))
-		return aw_error_set(err, "line 1: \"span\" must be a time span in ms");
-	if (t->spec.type == AW_CORR_BASELINE && (uint64_t)v != t->spec.timespan_ms)
-		return aw_error_set(err,
-				    "line 1: the bucket length changed (%" PRId64 " ms saved, "
-				    "%" PRIu64 " ms now)",
-				    v, t->spec.timespan_ms);
-	if (!json_object_object_get_ex(h, "newest", &newest))
-		return aw_error_set(err, "line 1: \"newest\" is missing");
-	if (newest) {
-		if (!jint(newest, -AW_CORR_TIME_MAX, AW_CORR_TIME_MAX, &t->newest))
-			return aw_error_set(err,
-					    "line 1: \"newest\" must be an event time or null");
-		t->has_newest = true;
-	}
-	if (!jint(field(h, "groups"), 0, INT32_MAX, ngroups))
-		return aw_error_set(err, "line 1: \"groups\" must be a count");
-	if (*ngroups && !t->has_newest)
-		return aw_error_set(err, "line 1: groups without a \"newest\" time");
-	return 0;
-}
-
-int aw_corr_load(struct aw_corr *c, const char *buf, size_t len, struct aw_error *err)
-{
-	struct aw_corr_budget tb = {.max_groups_total = SIZE_MAX};
-	struct json_tokener *tok = NULL;
-	struct aw_corr *t = NULL;
-	int64_t want = -1;
-	size_t line = 0, have = 0;
-	int rc = -1;
-
-	if (!c || (!buf && len))
-		return aw_error_set(err, "correlation state: nothing to load");
-	tb.allowed_lateness_ms = c->budget->allowed_lateness_ms;
-	if (!(t = aw_corr_new(&c->spec, SIZE_MAX, &tb, err)) || !(tok = json_tokener_new_ex(16))) {
-		aw_error_set(err, "out of memory");
-		goto out;
-	}
-	for (size_t at = 0; at < len;) {
-		const char *nl = memchr(buf + at, '\n', len - at);
-		size_t end = nl ? (size_t)(nl - buf) : len;
-		struct json_object *obj;
-		line++;
-		if (end - at > INT_MAX) {
-			aw_error_set(err, "line %zu: too long", line);
-			goto out;
-		}
-		json_tokener_reset(tok);
-		obj = json_tokener_parse_ex(tok, buf + at, (int)(end - at));
-		if (!obj || json_tokener_get_parse_end(tok) != end - at) {
-			json_object_put(obj);
-			aw_error_set(err, "line %zu: not one JSON value (%s)", line,
-				     json_tokener_error_desc(json_tokener_get_error(tok)));
-			goto out;
-		}
-		if (line == 1)
-			rc = load_header(t, obj, &want, err);
-		else if (have++ >= (size_t)want)
-			rc = aw_error_set(err, "line %zu: more groups than the header's %" PRId64,
-					  line, want);
-		else
-			rc = load_group(t, obj, line, err);
-		json_object_put(obj);
-		if (rc != 0)
-			goto out;
-		rc = -1;
-		at = end + 1;
-	}
-	if (line == 0 || have != (size_t)want) {
-		aw_error_set(err, "truncated: %zu of %" PRId64 " groups", have,
-			     want < 0 ? 0 : want);
-		goto out;
-	}
-	/* Within the bounds, keeping the most recently used groups. */
-	while (t->ngroups > c->max_groups ||
-	       c->budget->groups - c->ngroups + t->ngroups > c->budget->max_groups_total) {
-		group_free(t, t->lru_tail);
-		c->budget->evicted++;
-	}
-	/* Swap the new state in; t leaves with the old groups. */
-	while (c->lru_head)
-		group_free(c, c->lru_head);
-#define AW_SWAP(f)                                                                                 \
-	do {                                                                                       \
-		__typeof__(c->f) tmp_ = c->f;                                                      \
-		c->f = t->f;                                                                       \
-		t->f = tmp_;                                                                       \
-	} while (0)
-	AW_SWAP(seed);
-	AW_SWAP(has_newest);
-	AW_SWAP(newest);
-	AW_SWAP(buckets);
-	AW_SWAP(nbuckets);
-	AW_SWAP(ngroups);
-	AW_SWAP(lru_head);
-	AW_SWAP(lru_tail);
-	AW_SWAP(heap);
-	AW_SWAP(heap_n);
-	AW_SWAP(heap_cap);
-#undef AW_SWAP
-	c->budget->groups += c->ngroups;
-	tb.groups -= c->ngroups;
-	rc = 0;
-out:
-	if (rc != 0)
-		aw_error_prefix(err, "correlation state");
-	if (tok)
-		json_tokener_free(tok);
-	aw_corr_free(t);
-	return rc;
 }

@@ -1,0 +1,220 @@
+/* The two aiwatch extensions to Sigma correlations: first_seen (a value new for its group
+ * after a learning period) and baseline (a bucket count far above the group's own history).
+ * Their semantics are described at the top of correlation.c. */
+#include "rules/corr_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Report a fire whose evidence is the one event that caused it: neither extension keeps
+ * per-match ids. aggregate is the count (1 for first_seen, the bucket's for baseline). */
+static int fire_event(struct aw_corr *c, const struct aw_corr_group *g, struct aw_corr_fire *f,
+		      int64_t t0, int64_t t1, uint32_t count, const char *id,
+		      const struct aw_corr_piece *value)
+{
+	struct aw_corr_piece idp = {id, id ? strnlen(id, AW_CORR_ID_MAX) : 0};
+
+	memset(f, 0, sizeof *f);
+	f->window_start_ms = t0;
+	f->window_end_ms = t1;
+	f->count = count;
+	f->aggregate = count;
+	if (aw_corr_fire_set(c, f, g, &idp, idp.n ? 1 : 0, value, value ? 1 : 0) != 0)
+		return -1;
+	return 1;
+}
+
+/* --- first_seen ---------------------------------------------------------------------- */
+
+void aw_corr_seen_free(struct aw_corr_seen *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->n; i++)
+		free(s->v[i].s);
+	free(s->v);
+	free(s->index);
+	free(s);
+}
+
+static uint16_t *seen_slot(const struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
+{
+	for (size_t i = h & s->imask;; i = (i + 1) & s->imask) {
+		uint16_t x = s->index[i];
+		if (!x)
+			return &s->index[i];
+		const struct aw_corr_seen_v *e = &s->v[x - 1];
+		if (e->hash == h && e->len == vlen && memcmp(e->s, v, vlen) == 0)
+			return &s->index[i];
+	}
+}
+
+/* Whether v is in the set; h is its hash under the correlation's seed. */
+bool aw_corr_seen_has(const struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
+{
+	return s->n && *seen_slot(s, v, vlen, h);
+}
+
+static void seen_reindex(struct aw_corr_seen *s)
+{
+	memset(s->index, 0, ((size_t)s->imask + 1) * sizeof *s->index);
+	for (uint32_t i = 0; i < s->n; i++)
+		*seen_slot(s, s->v[i].s, s->v[i].len, s->v[i].hash) = (uint16_t)(i + 1);
+}
+
+int aw_corr_seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
+{
+	char *copy;
+
+	if (s->n == s->cap) {
+		uint32_t cap = s->cap ? s->cap * 2 : 4;
+		size_t isz = 8;
+		if (cap > AW_CORR_MAX_VALUES)
+			cap = AW_CORR_MAX_VALUES;
+		while (isz < 2 * (size_t)cap)
+			isz *= 2;
+		struct aw_corr_seen_v *nv = realloc(s->v, cap * sizeof *nv);
+		if (!nv)
+			return -1;
+		s->v = nv;
+		uint16_t *ni = malloc(isz * sizeof *ni);
+		if (!ni)
+			return -1;
+		free(s->index);
+		s->index = ni;
+		s->imask = (uint32_t)(isz - 1);
+		s->cap = cap;
+		seen_reindex(s);
+	}
+	copy = malloc(vlen + 1);
+	if (!copy)
+		return -1;
+	if (vlen)
+		memcpy(copy, v, vlen);
+	copy[vlen] = '\0';
+	s->v[s->n] = (struct aw_corr_seen_v){
+	    .last = ++s->stamp, .hash = h, .len = (uint16_t)vlen, .s = copy};
+	*seen_slot(s, v, vlen, h) = (uint16_t)(s->n + 1);
+	s->n++;
+	return 0;
+}
+
+static void seen_forget_oldest(struct aw_corr_seen *s)
+{
+	uint32_t old = 0;
+
+	for (uint32_t i = 1; i < s->n; i++)
+		if (s->v[i].last < s->v[old].last)
+			old = i;
+	free(s->v[old].s);
+	s->v[old] = s->v[--s->n];
+	seen_reindex(s);
+}
+
+int aw_corr_feed_seen(struct aw_corr *c, int64_t t, const char *key, size_t klen, const char *value,
+		      size_t vlen, const char *id, struct aw_corr_fire *f)
+{
+	struct aw_corr_group *g;
+	struct aw_corr_seen *s;
+	bool oom, learning;
+	uint32_t h;
+
+	if (!value)
+		return 0;
+	if (vlen > AW_CORR_VALUE_MAX)
+		vlen = AW_CORR_VALUE_MAX;
+	if (!(g = aw_corr_group_get(c, key, klen, &oom)))
+		return oom ? -1 : 0;
+	s = g->u.seen;
+	if (!s->started || t < s->first)
+		s->first = t;
+	s->started = true;
+	h = (uint32_t)aw_corr_hash(c->seed, value, vlen);
+	if (s->n) {
+		uint16_t *slot = seen_slot(s, value, vlen, h);
+		if (*slot) {
+			s->v[*slot - 1].last = ++s->stamp;
+			return 0;
+		}
+	}
+	learning = t < s->first + (int64_t)c->spec.learning_ms;
+	if (s->n >= AW_CORR_MAX_VALUES) {
+		c->budget->dropped++;
+		if (learning)
+			return 0;
+		seen_forget_oldest(s);
+	}
+	if (aw_corr_seen_add(s, value, vlen, h) != 0)
+		return -1;
+	if (learning)
+		return 0;
+	struct aw_corr_piece vp = {value, vlen};
+	return fire_event(c, g, f, t, t, 1, id, &vp);
+}
+
+/* --- baseline ------------------------------------------------------------------------ */
+
+void aw_corr_base_push(struct aw_corr_base *b, size_t hn, uint32_t v)
+{
+	if (b->nhist == hn)
+		b->sum -= b->hist[b->hpos];
+	else
+		b->nhist++;
+	b->hist[b->hpos] = v;
+	b->sum += v;
+	b->hpos = (uint32_t)((b->hpos + 1) % hn);
+}
+
+int aw_corr_feed_base(struct aw_corr *c, int64_t t, const char *key, size_t klen, const char *id,
+		      struct aw_corr_fire *f)
+{
+	size_t hn = c->spec.history_buckets;
+	int64_t bucket = aw_corr_floor_div(t, (int64_t)c->spec.timespan_ms);
+	struct aw_corr_group *g;
+	struct aw_corr_base *b;
+	bool oom;
+
+	if (!(g = aw_corr_group_get(c, key, klen, &oom)))
+		return oom ? -1 : 0;
+	b = g->u.base;
+	if (!b->started) {
+		b->started = true;
+		b->bucket = bucket;
+		b->t0 = b->t1 = t;
+	}
+	if (bucket < b->bucket) {
+		/* Late: count it in its completed bucket while that is in the history. */
+		uint64_t k = (uint64_t)(b->bucket - bucket);
+		if (k <= b->nhist) {
+			size_t slot = (b->hpos + hn - k) % hn;
+			if (b->hist[slot] < UINT32_MAX) {
+				b->hist[slot]++;
+				b->sum++;
+			}
+		}
+		return 0;
+	}
+	if (bucket > b->bucket) {
+		uint64_t zeros = (uint64_t)(bucket - b->bucket) - 1;
+		aw_corr_base_push(b, hn, b->count);
+		for (uint64_t z = 0; z < zeros && z < hn; z++)
+			aw_corr_base_push(b, hn, 0);
+		b->bucket = bucket;
+		b->count = 0;
+		b->fired = false;
+		b->t0 = b->t1 = t;
+	}
+	if (b->count < UINT32_MAX)
+		b->count++;
+	if (t < b->t0)
+		b->t0 = t;
+	if (t > b->t1)
+		b->t1 = t;
+	if (b->fired || b->nhist == 0 || (size_t)b->nhist * 2 < hn)
+		return 0;
+	double mean = (double)b->sum / (double)b->nhist;
+	if (!((double)b->count > c->spec.factor * mean && (double)b->count >= c->spec.min_count))
+		return 0;
+	b->fired = true;
+	return fire_event(c, g, f, b->t0, b->t1, b->count, id, NULL);
+}
