@@ -14,9 +14,10 @@
 
 #include <limits.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "json_scan.h"
 
 #define JSMN_STATIC
 #define JSMN_PARENT_LINKS
@@ -191,49 +192,6 @@ static int push_key(struct aw_event_view *v, int tok)
 
 /* --- tokenizing and checking ------------------------------------------------------ */
 
-static bool is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static bool digits(const char *p, size_t *i, size_t end)
-{
-	size_t start = *i;
-	while (*i < end && p[*i] >= '0' && p[*i] <= '9')
-		(*i)++;
-	return *i > start;
-}
-
-/* jsmn in strict mode checks only the first byte of a primitive. */
-static bool primitive_ok(const char *p, size_t start, size_t end)
-{
-	size_t len = end - start, i = start;
-
-	if ((len == 4 && memcmp(p + start, "true", 4) == 0) ||
-	    (len == 5 && memcmp(p + start, "false", 5) == 0) ||
-	    (len == 4 && memcmp(p + start, "null", 4) == 0))
-		return true;
-	if (i < end && p[i] == '-')
-		i++;
-	if (i < end && p[i] == '0')
-		i++;
-	else if (!digits(p, &i, end))
-		return false;
-	if (i < end && p[i] == '.') {
-		i++;
-		if (!digits(p, &i, end))
-			return false;
-	}
-	if (i < end && (p[i] == 'e' || p[i] == 'E')) {
-		i++;
-		if (i < end && (p[i] == '+' || p[i] == '-'))
-			i++;
-		if (!digits(p, &i, end))
-			return false;
-	}
-	return i == end;
-}
-
 /* jsmn accepts some shapes JSON does not (a key without a value, a primitive that is
  * not one); walk the tokens once so that every later walk can trust key/value pairs.
  * Returns the index after the subtree at i, or -1. */
@@ -245,7 +203,8 @@ static int check_value(const char *js, const jsmntok_t *t, int n, int i, int dep
 		return -1;
 	switch (t[i].type) {
 	case JSMN_PRIMITIVE:
-		if (t[i].size != 0 || !primitive_ok(js, (size_t)t[i].start, (size_t)t[i].end))
+		if (t[i].size != 0 ||
+		    !aw_json_primitive_ok(js + t[i].start, (size_t)(t[i].end - t[i].start)))
 			return -1;
 		return i + 1;
 	case JSMN_STRING:
@@ -300,11 +259,10 @@ static enum parse_rc tokenize(struct aw_event_view *v, const char *js, size_t le
 	const jsmntok_t *t = v->tok + base;
 	if (t[0].type != JSMN_OBJECT && t[0].type != JSMN_ARRAY)
 		return PARSE_BAD;
-	for (size_t i = (size_t)t[0].end; i < len; i++) {
-		if (!is_ws(js[i])) {
-			*errpos = i;
-			return PARSE_BAD;
-		}
+	size_t trail = aw_json_skip_ws(js, (size_t)t[0].end, len);
+	if (trail < len) {
+		*errpos = trail;
+		return PARSE_BAD;
 	}
 	bool deep = false;
 	if (check_value(js, t, r, 0, 0, &deep) != r)
@@ -322,113 +280,6 @@ static enum parse_rc tokenize(struct aw_event_view *v, const char *js, size_t le
 }
 
 /* --- strings -------------------------------------------------------------------- */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static bool hex4(const char *s, size_t n, size_t i, uint32_t *out)
-{
-	uint32_t cp = 0;
-
-	if (i + 4 > n)
-		return false;
-	for (size_t k = i; k < i + 4; k++) {
-		int h = hexval(s[k]);
-		if (h < 0)
-			return false;
-		cp = (cp << 4) | (uint32_t)h;
-	}
-	*out = cp;
-	return true;
-}
-
-static size_t utf8_put(char *o, uint32_t cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xC0 | (cp >> 6));
-		o[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xE0 | (cp >> 12));
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		o[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	o[0] = (char)(0xF0 | (cp >> 18));
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	o[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
-
-/* Decode a JSON string body into out (which has room for n bytes: decoding never
- * grows text). Lone surrogates become U+FFFD. Returns the decoded length. */
-static size_t json_unescape(const char *s, size_t n, char *out)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '\\' || i + 1 >= n) {
-			out[o++] = s[i];
-			continue;
-		}
-		uint32_t cp;
-		switch (s[++i]) {
-		case 'b':
-			cp = '\b';
-			break;
-		case 'f':
-			cp = '\f';
-			break;
-		case 'n':
-			cp = '\n';
-			break;
-		case 'r':
-			cp = '\r';
-			break;
-		case 't':
-			cp = '\t';
-			break;
-		case 'u':
-			if (!hex4(s, n, i + 1, &cp)) {
-				cp = 'u';
-				break;
-			}
-			i += 4;
-			if (cp >= 0xD800 && cp < 0xDC00) {
-				uint32_t lo;
-				if (i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u' &&
-				    hex4(s, n, i + 3, &lo) && lo >= 0xDC00 && lo < 0xE000) {
-					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-					i += 6;
-				} else {
-					cp = 0xFFFD;
-				}
-			} else if (cp >= 0xDC00 && cp < 0xE000) {
-				cp = 0xFFFD;
-			}
-			break;
-		default:
-			cp = (unsigned char)s[i];
-			break;
-		}
-		o += utf8_put(out + o, cp);
-	}
-	return o;
-}
 
 /* The unescaped bytes of STRING token i of doc d (computed once per event). When the
  * arena is exhausted the raw (still escaped) bytes are returned: a bounded degradation
@@ -453,8 +304,13 @@ static const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len
 			*len = rawlen;
 			return raw;
 		}
-		a->len = json_unescape(raw, rawlen, out);
-		a->s = out;
+		/* jsmn has rejected malformed escapes, so this only fails if one slips by */
+		if (aw_json_unescape(raw, rawlen, out, rawlen, &a->len) == 0) {
+			a->s = out;
+		} else {
+			a->s = raw;
+			a->len = rawlen;
+		}
 	}
 	*len = a->len;
 	return a->s;
@@ -471,23 +327,16 @@ static bool string_number(const char *s, size_t len, double *out)
 		return false;
 	if (s[0] == '-' || s[0] == '+')
 		i++;
-	bool intpart = digits(s, &i, len);
+	bool intpart = aw_json_digits(s, &i, len);
 	if (i < len && s[i] == '.') {
 		i++;
-		bool frac = digits(s, &i, len);
+		bool frac = aw_json_digits(s, &i, len);
 		if (!intpart && !frac)
 			return false;
 	} else if (!intpart) {
 		return false;
 	}
-	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-		i++;
-		if (i < len && (s[i] == '+' || s[i] == '-'))
-			i++;
-		if (!digits(s, &i, len))
-			return false;
-	}
-	if (i != len)
+	if (!aw_json_exponent(s, &i, len) || i != len)
 		return false;
 	memcpy(buf, s, len);
 	buf[len] = '\0';
@@ -545,7 +394,7 @@ static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
 static int child_doc(struct aw_event_view *v, int d, int i)
 {
 	int ti = v->docs[d].base + i;
-	size_t len, k = 0;
+	size_t len, k;
 	const char *s;
 	int ntok, nest = v->docs[d].nest + 1;
 	size_t errpos;
@@ -556,8 +405,7 @@ static int child_doc(struct aw_event_view *v, int d, int i)
 	if (nest > AW_VIEW_MAX_NEST)
 		return -1;
 	s = tok_string(v, d, i, &len);
-	while (k < len && is_ws(s[k]))
-		k++;
+	k = aw_json_skip_ws(s, 0, len);
 	if (k == len || (s[k] != '{' && s[k] != '['))
 		return -1;
 	int base = (int)v->tused;

@@ -5,35 +5,29 @@
  * nested no deeper than AW_RECORDS_MAX_DEPTH, and to find the top-level keys that
  * classify it. A Log Analytics record (has a string `Type`) is delivered as its own
  * bytes. Diagnostic-settings records are rebuilt with json-c under Log Analytics
- * column names; aw_columns[] below is the one table of that mapping. */
+ * column names by records_map.c. */
 #include "records.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <json-c/json.h>
-#include <math.h>
-#include <openssl/evp.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+
+#include "json_scan.h"
+#include "records_int.h"
 
 #define JSMN_STATIC
 #define JSMN_STRICT
 #include <jsmn.h>
 
 #define AW_RECORDS_MAX_DOC ((size_t)16 * 1024 * 1024)
-#define AW_RECORDS_MAX_DEPTH 64
 /* Enough for a Log Analytics row of ~250 columns; larger documents count their tokens
  * first and allocate. */
 #define AW_RECORDS_STACK_TOKENS 512
 /* Records up to this size are copied to the stack to NUL-terminate them. */
 #define AW_RECORDS_STACK_COPY 16384
 #define AW_RECORDS_MAX_TABLE 256
-#define AW_RECORDS_MAX_COLUMN 256
-#define AW_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* ---- validation with jsmn ---------------------------------------------------- */
 
@@ -56,11 +50,6 @@ static int tok_finish(const jsmntok_t *t)
 	return t->type == JSMN_STRING ? t->end + 1 : t->end;
 }
 
-static bool is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 /* The bytes between two tokens must be whitespace around exactly `sep` (or only
  * whitespace when sep is 0). jsmn tolerates missing or doubled separators; we don't. */
 static bool gap_ok(struct aw_jscan *s, int from, int to, char sep)
@@ -69,7 +58,7 @@ static bool gap_ok(struct aw_jscan *s, int from, int to, char sep)
 
 	for (int i = from; i < to; i++) {
 		char c = s->js[i];
-		if (is_ws(c))
+		if (aw_json_is_ws(c))
 			continue;
 		if (c == sep && !seen) {
 			seen = true;
@@ -81,44 +70,6 @@ static bool gap_ok(struct aw_jscan *s, int from, int to, char sep)
 	if (!seen)
 		s->errpos = to;
 	return seen;
-}
-
-static bool digits(const char *p, int *i, int end)
-{
-	int start = *i;
-	while (*i < end && p[*i] >= '0' && p[*i] <= '9')
-		(*i)++;
-	return *i > start;
-}
-
-static bool primitive_ok(const char *p, int start, int end)
-{
-	int len = end - start, i = start;
-
-	if ((len == 4 && memcmp(p + start, "true", 4) == 0) ||
-	    (len == 5 && memcmp(p + start, "false", 5) == 0) ||
-	    (len == 4 && memcmp(p + start, "null", 4) == 0))
-		return true;
-	/* JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-	if (i < end && p[i] == '-')
-		i++;
-	if (i < end && p[i] == '0')
-		i++;
-	else if (!digits(p, &i, end))
-		return false;
-	if (i < end && p[i] == '.') {
-		i++;
-		if (!digits(p, &i, end))
-			return false;
-	}
-	if (i < end && (p[i] == 'e' || p[i] == 'E')) {
-		i++;
-		if (i < end && (p[i] == '+' || p[i] == '-'))
-			i++;
-		if (!digits(p, &i, end))
-			return false;
-	}
-	return i == end;
 }
 
 static bool string_ok(struct aw_jscan *s, const jsmntok_t *t)
@@ -146,7 +97,8 @@ static int scan_value(struct aw_jscan *s, int i, int depth)
 	t = &s->t[i];
 	switch (t->type) {
 	case JSMN_PRIMITIVE:
-		if (t->size != 0 || !primitive_ok(s->js, t->start, t->end)) {
+		if (t->size != 0 ||
+		    !aw_json_primitive_ok(s->js + t->start, (size_t)(t->end - t->start))) {
 			s->errpos = t->start;
 			return -1;
 		}
@@ -227,663 +179,6 @@ static bool tok_is(const char *js, const jsmntok_t *t, const char *s)
 	       memcmp(js + t->start, s, n) == 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int hex4(const char *s, size_t n, size_t i, uint32_t *out)
-{
-	uint32_t v = 0;
-
-	if (i + 4 > n)
-		return -1;
-	for (size_t k = i; k < i + 4; k++) {
-		int h = hexval(s[k]);
-		if (h < 0)
-			return -1;
-		v = (v << 4) | (uint32_t)h;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Decode a JSON string body (without quotes) into out (NUL-terminated UTF-8). Returns
- * the length or -1 when it does not fit or holds NUL. */
-static int json_unescape(const char *s, size_t n, char *out, size_t outsz)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		uint32_t cp = (unsigned char)s[i];
-		if (s[i] == '\\') {
-			if (++i >= n)
-				return -1;
-			switch (s[i]) {
-			case 'b': cp = '\b'; break;
-			case 'f': cp = '\f'; break;
-			case 'n': cp = '\n'; break;
-			case 'r': cp = '\r'; break;
-			case 't': cp = '\t'; break;
-			case 'u':
-				if (hex4(s, n, i + 1, &cp) != 0)
-					return -1;
-				i += 4;
-				if (cp >= 0xD800 && cp < 0xDC00) {
-					uint32_t lo;
-					if (i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u' &&
-					    hex4(s, n, i + 3, &lo) == 0 && lo >= 0xDC00 &&
-					    lo < 0xE000) {
-						cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-						i += 6;
-					} else {
-						cp = 0xFFFD;
-					}
-				} else if (cp >= 0xDC00 && cp < 0xE000) {
-					cp = 0xFFFD;
-				}
-				break;
-			default: cp = (unsigned char)s[i]; break;
-			}
-			if (cp == 0)
-				return -1;
-			char enc[4];
-			size_t el;
-			if (cp < 0x80) {
-				enc[0] = (char)cp;
-				el = 1;
-			} else if (cp < 0x800) {
-				enc[0] = (char)(0xC0 | (cp >> 6));
-				enc[1] = (char)(0x80 | (cp & 0x3F));
-				el = 2;
-			} else if (cp < 0x10000) {
-				enc[0] = (char)(0xE0 | (cp >> 12));
-				enc[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-				enc[2] = (char)(0x80 | (cp & 0x3F));
-				el = 3;
-			} else {
-				enc[0] = (char)(0xF0 | (cp >> 18));
-				enc[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-				enc[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-				enc[3] = (char)(0x80 | (cp & 0x3F));
-				el = 4;
-			}
-			if (o + el >= outsz)
-				return -1;
-			memcpy(out + o, enc, el);
-			o += el;
-			continue;
-		}
-		if (o + 1 >= outsz)
-			return -1;
-		out[o++] = s[i];
-	}
-	out[o] = '\0';
-	return (int)o;
-}
-
-/* ---- diagnostic-settings → Log Analytics columns --------------------------------- */
-
-enum aw_col_conv {
-	AW_CONV_COPY,       /* value as is */
-	AW_CONV_NUMBER,     /* "9" → 9; a non-numeric string is kept as a string */
-	AW_CONV_RESOURCE,   /* resourceId and its split-out columns */
-	AW_CONV_CATEGORY,   /* Activity: Action/Write/Delete → Administrative */
-	AW_CONV_OPERATION,  /* Activity: upper-case, as OperationNameValue holds it */
-	AW_CONV_JSON_TEXT,  /* objects become JSON text */
-	AW_CONV_IDENTITY,
-	AW_CONV_PROPERTIES,
-};
-
-/* One row per diagnostic-settings key (matched case-insensitively): its column in
- * AzureDiagnostics and in AzureActivity. NULL: that table has no such column and the
- * key is kept generically as <key>_s / _d / _b. Shared by the file and Event Hubs
- * inputs (both go through aw_records_parse). */
-struct aw_column_map {
-	const char *field;
-	const char *diag;
-	const char *activity;
-	enum aw_col_conv conv;
-};
-
-static const struct aw_column_map aw_columns[] = {
-	{"time", "TimeGenerated", "TimeGenerated", AW_CONV_COPY},
-	{"resourceId", "ResourceId", "ResourceId", AW_CONV_RESOURCE},
-	{"category", "Category", "CategoryValue", AW_CONV_CATEGORY},
-	{"operationName", "OperationName", "OperationNameValue", AW_CONV_OPERATION},
-	{"resultType", "ResultType", "ActivityStatusValue", AW_CONV_COPY},
-	{"resultSignature", "ResultSignature", "ActivitySubstatusValue", AW_CONV_COPY},
-	{"resultDescription", "ResultDescription", NULL, AW_CONV_COPY},
-	{"durationMs", "DurationMs", NULL, AW_CONV_NUMBER},
-	{"callerIpAddress", "CallerIPAddress", "CallerIpAddress", AW_CONV_COPY},
-	{"correlationId", "CorrelationId", "CorrelationId", AW_CONV_COPY},
-	{"level", "Level", "Level", AW_CONV_COPY},
-	{"operationVersion", "OperationVersion", NULL, AW_CONV_COPY},
-	{"location", "location_s", NULL, AW_CONV_COPY}, /* log-schemas.md §0.3 */
-	{"identity", "identity_s", NULL, AW_CONV_IDENTITY},
-	{"properties", "properties_s", "Properties", AW_CONV_PROPERTIES},
-	{"caller", NULL, "Caller", AW_CONV_COPY},
-	{"eventDataId", NULL, "EventDataId", AW_CONV_COPY},
-	{"httpRequest", NULL, "HTTPRequest", AW_CONV_JSON_TEXT},
-	{"authorization", NULL, "Authorization", AW_CONV_JSON_TEXT},
-	{"claims", NULL, "Claims", AW_CONV_JSON_TEXT},
-};
-
-/* Activity log categories: records in these go to AzureActivity. Event Hubs exports
- * label administrative operations by kind (Action, Write, Delete). */
-static const char *const aw_activity_categories[] = {
-	"Administrative", "Security", "Policy", "ServiceHealth", "Alert", "Recommendation",
-	"Autoscale", "ResourceHealth", "Action", "Write", "Delete", NULL,
-};
-
-/* Key Vault AuditEvent property columns whose type AzureDiagnostics fixes. */
-static const struct {
-	const char *key;
-	char suffix;
-} aw_keyvault_props[] = {
-	{"id", 's'}, {"requestUri", 's'}, {"httpStatusCode", 'd'}, {"clientInfo", 's'},
-	{"isAccessPolicyMatch", 'b'},
-};
-
-static const struct aw_column_map *column_for(const char *key)
-{
-	for (size_t i = 0; i < sizeof aw_columns / sizeof aw_columns[0]; i++)
-		if (strcasecmp(aw_columns[i].field, key) == 0)
-			return &aw_columns[i];
-	return NULL;
-}
-
-/* Case-insensitive member lookup (exports differ in key casing). */
-static json_object *get_ci(json_object *obj, const char *name)
-{
-	if (!json_object_is_type(obj, json_type_object))
-		return NULL;
-	json_object_object_foreach(obj, k, v)
-	{
-		if (strcasecmp(k, name) == 0)
-			return v;
-	}
-	return NULL;
-}
-
-static const char *get_str_ci(json_object *obj, const char *name)
-{
-	json_object *v = get_ci(obj, name);
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static bool is_guid(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return false;
-		} else if (!isxdigit((unsigned char)s[i])) {
-			return false;
-		}
-	}
-	return true;
-}
-
-/* Adds val (a new reference) under name; val may be NULL (allocation failure). */
-static int put(json_object *out, const char *name, json_object *val)
-{
-	if (!val)
-		return -1;
-	if (json_object_object_add(out, name, val) != 0) {
-		json_object_put(val);
-		return -1;
-	}
-	return 0;
-}
-
-static int put_str(json_object *out, const char *name, const char *s, size_t n)
-{
-	if (n > INT32_MAX)
-		return -1;
-	return put(out, name, json_object_new_string_len(s, (int)n));
-}
-
-/* JSON text of a value: strings are taken to be JSON text already. */
-static int put_json_text(json_object *out, const char *name, json_object *val)
-{
-	size_t n = 0;
-	const char *s;
-
-	if (json_object_is_type(val, json_type_string))
-		return put(out, name, json_object_get(val));
-	s = json_object_to_json_string_length(val, AW_JSON_FLAGS, &n);
-	return s ? put_str(out, name, s, n) : -1;
-}
-
-/* Numbers keep their type; numeric strings become numbers; anything else is kept. */
-static json_object *as_number(json_object *val)
-{
-	const char *s;
-	char *end;
-
-	if (!json_object_is_type(val, json_type_string))
-		return json_object_get(val);
-	s = json_object_get_string(val);
-	if (*s && !isspace((unsigned char)*s)) {
-		errno = 0;
-		long long ll = strtoll(s, &end, 10);
-		if (errno == 0 && *end == '\0')
-			return json_object_new_int64(ll);
-		errno = 0;
-		double d = strtod(s, &end);
-		if (errno == 0 && *end == '\0' && isfinite(d))
-			return json_object_new_double(d);
-	}
-	return json_object_get(val);
-}
-
-static json_object *as_bool(json_object *val)
-{
-	if (json_object_is_type(val, json_type_string)) {
-		const char *s = json_object_get_string(val);
-		if (strcasecmp(s, "true") == 0)
-			return json_object_new_boolean(1);
-		if (strcasecmp(s, "false") == 0)
-			return json_object_new_boolean(0);
-	}
-	return json_object_get(val);
-}
-
-/* prefix + key with every character outside [A-Za-z0-9_] turned into '_' + suffix. */
-static int column_name(char *buf, size_t sz, const char *prefix, const char *key,
-		       const char *suffix)
-{
-	size_t o = 0, pl = strlen(prefix), kl = strlen(key), sl = strlen(suffix);
-
-	if (kl == 0 || pl + kl + sl >= sz)
-		return -1;
-	memcpy(buf, prefix, pl);
-	o = pl;
-	for (size_t i = 0; i < kl; i++) {
-		unsigned char c = (unsigned char)key[i];
-		buf[o++] = (isalnum(c) || c == '_') ? (char)c : '_';
-	}
-	memcpy(buf + o, suffix, sl + 1);
-	return 0;
-}
-
-/* AzureDiagnostics' rule for keys it has no fixed column for: the type decides the
- * suffix (forced when `force` is not 0). Nulls are dropped; names too long are dropped
- * rather than truncated into a different column. */
-static int put_generic(json_object *out, const char *prefix, const char *key,
-		       json_object *val, char force)
-{
-	char name[AW_RECORDS_MAX_COLUMN];
-	enum json_type t = json_object_get_type(val);
-	char suffix = force;
-
-	if (t == json_type_null)
-		return 0;
-	if (!suffix) {
-		if (t == json_type_boolean)
-			suffix = 'b';
-		else if (t == json_type_int || t == json_type_double)
-			suffix = 'd';
-		else if (t == json_type_string && is_guid(json_object_get_string(val)))
-			suffix = 'g';
-		else
-			suffix = 's';
-	}
-	char sfx[3] = {'_', suffix, '\0'};
-	if (column_name(name, sizeof name, prefix, key, sfx) != 0)
-		return 0;
-	if (suffix == 'd')
-		return put(out, name, as_number(val));
-	if (suffix == 'b')
-		return put(out, name, as_bool(val));
-	if (t == json_type_object || t == json_type_array)
-		return put_json_text(out, name, val);
-	return put(out, name, json_object_get(val));
-}
-
-static void upper(char *s)
-{
-	for (; *s; s++)
-		*s = (char)toupper((unsigned char)*s);
-}
-
-/* /SUBSCRIPTIONS/<id>/RESOURCEGROUPS/<rg>/PROVIDERS/<ns>/<type>/<name>[/<type>/<name>]
- * split case-insensitively into the columns AzureDiagnostics derives from it. */
-static int put_resource(json_object *out, json_object *val, bool activity)
-{
-	const char *rid;
-	char *up = NULL, *low = NULL, *types = NULL;
-	const char *seg[64];
-	size_t segl[64], nseg = 0, len, i = 0, tl = 0;
-	int rc = -1;
-
-	if (!json_object_is_type(val, json_type_string))
-		return put_generic(out, "", "resourceId", val, 0);
-	rid = json_object_get_string(val);
-	len = strlen(rid);
-	up = strdup(rid);
-	low = strdup(rid);
-	types = malloc(len + 1);
-	if (!up || !low || !types)
-		goto out;
-	upper(up);
-	for (char *p = low; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	if (put(out, "ResourceId", json_object_get(val)) != 0 ||
-	    put_str(out, "_ResourceId", low, len) != 0)
-		goto out;
-	for (char *p = up; *p && nseg < 64;) {
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		seg[nseg] = p;
-		while (*p && *p != '/')
-			p++;
-		segl[nseg] = (size_t)(p - seg[nseg]);
-		nseg++;
-	}
-#define SEG_IS(k, s) (segl[k] == strlen(s) && memcmp(seg[k], s, segl[k]) == 0)
-	if (i + 1 < nseg && SEG_IS(i, "SUBSCRIPTIONS")) {
-		/* GUIDs are compared lower-case everywhere else. */
-		if (put_str(out, "SubscriptionId", low + (seg[i + 1] - up), segl[i + 1]) != 0)
-			goto out;
-		i += 2;
-	}
-	if (i + 1 < nseg && SEG_IS(i, "RESOURCEGROUPS")) {
-		const char *rg = activity ? rid + (seg[i + 1] - up) : seg[i + 1];
-		if (put_str(out, "ResourceGroup", rg, segl[i + 1]) != 0)
-			goto out;
-		i += 2;
-	}
-	if (i + 1 < nseg && SEG_IS(i, "PROVIDERS")) {
-		if (put_str(out, activity ? "ResourceProviderValue" : "ResourceProvider",
-			    seg[i + 1], segl[i + 1]) != 0)
-			goto out;
-		i += 2;
-		/* Nested resources: types joined with '/', the name is the last one. */
-		const char *name = NULL;
-		size_t namel = 0;
-		for (; i < nseg; i += 2) {
-			if (tl)
-				types[tl++] = '/';
-			memcpy(types + tl, seg[i], segl[i]);
-			tl += segl[i];
-			if (i + 1 < nseg) {
-				name = seg[i + 1];
-				namel = segl[i + 1];
-			}
-		}
-		if (!activity && tl && put_str(out, "ResourceType", types, tl) != 0)
-			goto out;
-		if (!activity && name && put_str(out, "Resource", name, namel) != 0)
-			goto out;
-	}
-#undef SEG_IS
-	rc = 0;
-out:
-	free(up);
-	free(low);
-	free(types);
-	return rc;
-}
-
-static bool is_activity_category(const char *cat)
-{
-	if (!cat)
-		return false;
-	for (size_t i = 0; aw_activity_categories[i]; i++)
-		if (strcasecmp(cat, aw_activity_categories[i]) == 0)
-			return true;
-	return false;
-}
-
-/* Parse JSON text held in a string (properties sent as a string). */
-static json_object *parse_text(const char *s, size_t n, char *why, size_t whysz)
-{
-	struct json_tokener *tok = json_tokener_new_ex(AW_RECORDS_MAX_DEPTH);
-	json_object *obj = NULL;
-	size_t end;
-
-	if (!tok) {
-		snprintf(why, whysz, "out of memory");
-		return NULL;
-	}
-	if (n > INT32_MAX) {
-		snprintf(why, whysz, "too large");
-		goto out;
-	}
-	obj = json_tokener_parse_ex(tok, s, (int)n);
-	if (!obj && json_tokener_get_error(tok) == json_tokener_continue) {
-		snprintf(why, whysz, "ends early");
-		goto out;
-	}
-	if (!obj) {
-		snprintf(why, whysz, "%s", json_tokener_error_desc(json_tokener_get_error(tok)));
-		goto out;
-	}
-	for (end = json_tokener_get_parse_end(tok); end < n; end++) {
-		if (!is_ws(s[end])) {
-			snprintf(why, whysz, "trailing data at byte %zu", end);
-			json_object_put(obj);
-			obj = NULL;
-			goto out;
-		}
-	}
-out:
-	json_tokener_free(tok);
-	return obj;
-}
-
-static int map_identity(json_object *out, json_object *val, bool activity, bool audit)
-{
-	if (activity) {
-		json_object *a = get_ci(val, "authorization");
-		json_object *c = get_ci(val, "claims");
-		if (a && put_json_text(out, "Authorization", a) != 0)
-			return -1;
-		if (c && put_json_text(out, "Claims", c) != 0)
-			return -1;
-		return 0;
-	}
-	if (put_json_text(out, "identity_s", val) != 0)
-		return -1;
-	/* Key Vault keeps each claim as a column: identity_claim_<name>_<g|s>. */
-	json_object *claim = get_ci(val, "claim");
-	if (audit && json_object_is_type(claim, json_type_object)) {
-		json_object_object_foreach(claim, k, v)
-		{
-			if (put_generic(out, "identity_claim_", k, v, 0) != 0)
-				return -1;
-		}
-	}
-	return 0;
-}
-
-static int map_properties(json_object *out, json_object *val, bool activity, bool audit,
-			  char *why, size_t whysz)
-{
-	json_object *parsed = NULL, *p = val;
-	int rc = -1;
-
-	if (json_object_is_type(val, json_type_string)) {
-		const char *s = json_object_get_string(val);
-		size_t n = (size_t)json_object_get_string_len(val), i = 0;
-		while (i < n && is_ws(s[i]))
-			i++;
-		if (i < n) {
-			char reason[128];
-			parsed = parse_text(s, n, reason, sizeof reason);
-			if (!parsed) {
-				snprintf(why, whysz, "properties is not valid JSON (%s)", reason);
-				return -1;
-			}
-		}
-		p = parsed;
-	}
-	if (put_json_text(out, activity ? "Properties" : "properties_s", val) != 0)
-		goto out;
-	if (activity && json_object_is_type(p, json_type_object)) {
-		const char *h = get_str_ci(p, "hierarchy");
-		const char *st = get_str_ci(p, "statusCode");
-		if (h && put(out, "Hierarchy", json_object_new_string(h)) != 0)
-			goto out;
-		if (st && !json_object_object_get_ex(out, "ActivitySubstatusValue", NULL) &&
-		    put(out, "ActivitySubstatusValue", json_object_new_string(st)) != 0)
-			goto out;
-	}
-	/* AzureDiagnostics flattens Key Vault properties without the "properties_" prefix. */
-	if (!activity && audit && json_object_is_type(p, json_type_object)) {
-		json_object_object_foreach(p, k, v)
-		{
-			char force = 0;
-			for (size_t i = 0; i < sizeof aw_keyvault_props / sizeof aw_keyvault_props[0];
-			     i++)
-				if (strcmp(k, aw_keyvault_props[i].key) == 0)
-					force = aw_keyvault_props[i].suffix;
-			if (put_generic(out, "", k, v, force) != 0)
-				goto out;
-		}
-	}
-	rc = 0;
-out:
-	json_object_put(parsed);
-	return rc;
-}
-
-/* Caller as AzureActivity shows it: the UPN for users, else the object or app id. */
-static int put_activity_caller(json_object *out, json_object *rec)
-{
-	static const char *const claims[] = {
-		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
-		"upn",
-		"http://schemas.microsoft.com/identity/claims/objectidentifier",
-		"oid",
-		"appid",
-	};
-	json_object *c = get_ci(get_ci(rec, "identity"), "claims");
-
-	if (json_object_object_get_ex(out, "Caller", NULL) ||
-	    !json_object_is_type(c, json_type_object))
-		return 0;
-	for (size_t i = 0; i < sizeof claims / sizeof claims[0]; i++) {
-		const char *v = get_str_ci(c, claims[i]);
-		if (v && *v)
-			return put(out, "Caller", json_object_new_string(v));
-	}
-	return 0;
-}
-
-/* A deterministic _ItemId (RFC 4122 layout, version 8) from the mapped record, so
- * re-reading the same record after a restart yields the same id. */
-static int put_item_id(json_object *out)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	size_t n = 0;
-	const char *s = json_object_to_json_string_length(out, AW_JSON_FLAGS, &n);
-	char id[37];
-
-	if (!s || !EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL) || mdlen < 16)
-		return -1;
-	md[6] = (unsigned char)((md[6] & 0x0F) | 0x80);
-	md[8] = (unsigned char)((md[8] & 0x3F) | 0x80);
-	snprintf(id, sizeof id,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
-		 md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11],
-		 md[12], md[13], md[14], md[15]);
-	return put(out, "_ItemId", json_object_new_string(id));
-}
-
-/* Build the Log Analytics form of one diagnostic-settings record. */
-static json_object *map_record(json_object *rec, char *why, size_t whysz)
-{
-	json_object *out = NULL, *tm;
-	const char *cat;
-	bool activity, audit;
-
-	if (!json_object_is_type(rec, json_type_object)) {
-		snprintf(why, whysz, "record is not an object");
-		return NULL;
-	}
-	tm = get_ci(rec, "time");
-	if (!json_object_is_type(tm, json_type_string) || json_object_get_string_len(tm) == 0) {
-		snprintf(why, whysz, "record has no time");
-		return NULL;
-	}
-	cat = get_str_ci(rec, "category");
-	activity = is_activity_category(cat);
-	audit = !activity && cat && strcasecmp(cat, "AuditEvent") == 0;
-	out = json_object_new_object();
-	if (!out || put(out, "Type", json_object_new_string(activity ? "AzureActivity"
-								    : "AzureDiagnostics")) != 0)
-		goto oom;
-	json_object_object_foreach(rec, k, v)
-	{
-		const struct aw_column_map *m = column_for(k);
-		const char *col = m ? (activity ? m->activity : m->diag) : NULL;
-		int r = 0;
-
-		if (json_object_is_type(v, json_type_null))
-			continue;
-		enum aw_col_conv conv = m ? m->conv : AW_CONV_COPY;
-
-		if (conv == AW_CONV_RESOURCE) {
-			r = put_resource(out, v, activity);
-		} else if (conv == AW_CONV_IDENTITY) {
-			r = map_identity(out, v, activity, audit);
-		} else if (conv == AW_CONV_PROPERTIES) {
-			if (map_properties(out, v, activity, audit, why, whysz) != 0) {
-				json_object_put(out);
-				return NULL;
-			}
-		} else if (!col) {
-			r = put_generic(out, "", k, v, 0);
-		} else if (conv == AW_CONV_NUMBER) {
-			r = put(out, col, as_number(v));
-		} else if (conv == AW_CONV_JSON_TEXT) {
-			r = put_json_text(out, col, v);
-		} else if (activity && conv == AW_CONV_CATEGORY &&
-			   json_object_is_type(v, json_type_string) &&
-			   (strcasecmp(cat, "Action") == 0 || strcasecmp(cat, "Write") == 0 ||
-			    strcasecmp(cat, "Delete") == 0)) {
-			r = put(out, col, json_object_new_string("Administrative"));
-		} else if (activity && conv == AW_CONV_OPERATION &&
-			   json_object_is_type(v, json_type_string)) {
-			char *u = strdup(json_object_get_string(v));
-			if (u)
-				upper(u);
-			r = u ? put(out, col, json_object_new_string(u)) : -1;
-			free(u);
-		} else {
-			r = put(out, col, json_object_get(v));
-		}
-		if (r != 0)
-			goto oom;
-	}
-	if (activity && put_activity_caller(out, rec) != 0)
-		goto oom;
-	if (!json_object_object_get_ex(out, "SourceSystem", NULL) &&
-	    put(out, "SourceSystem", json_object_new_string("Azure")) != 0)
-		goto oom;
-	if (put_item_id(out) != 0)
-		goto oom;
-	return out;
-oom:
-	snprintf(why, whysz, "out of memory");
-	json_object_put(out);
-	return NULL;
-}
-
 /* ---- delivery ------------------------------------------------------------------- */
 
 /* Map and deliver one record. Returns 1 delivered, 0 when the callback asked to
@@ -900,10 +195,10 @@ static int deliver_mapped(json_object *rec, const char *origin, aw_records_fn fn
 	    json_object_is_type(type, json_type_string) && json_object_get_string_len(type) > 0)
 		out = json_object_get(rec);
 	else
-		out = map_record(rec, why, whysz);
+		out = aw_records_map(rec, why, whysz);
 	if (!out)
 		return -1;
-	ev.json = json_object_to_json_string_length(out, AW_JSON_FLAGS, &n);
+	ev.json = json_object_to_json_string_length(out, AW_RECORDS_JSON_FLAGS, &n);
 	if (!ev.json) {
 		json_object_put(out);
 		snprintf(why, whysz, "out of memory");
@@ -944,7 +239,16 @@ static int parse_diagnostic(const char *buf, size_t len, const char *origin, boo
 			delivered = 1;
 		goto out;
 	}
+	/* The tokenizer classified the document by its first "records" key; json-c
+	 * keeps the last. A document that repeats the key with another type is
+	 * malformed, not a reason to trust either copy. */
 	arr = json_object_object_get(doc, "records");
+	if (!json_object_is_type(arr, json_type_array)) {
+		delivered = aw_error_set(err, "%s: \"records\" is given more than once, not "
+					      "always as an array",
+					 origin);
+		goto out;
+	}
 	size_t n = json_object_array_length(arr);
 	for (size_t i = 0; i < n && !stop; i++) {
 		char sub[512];
@@ -975,13 +279,16 @@ static int deliver_la(const char *buf, const jsmntok_t *obj, const jsmntok_t *ty
 	char *copy = stackbuf;
 	size_t n = (size_t)(obj->end - obj->start);
 	struct aw_event ev;
+	size_t tl;
 
-	int tl = json_unescape(buf + type->start, (size_t)(type->end - type->start), table,
-			       sizeof table);
-	if (tl < 0)
+	/* The table name is used as a C string: a \u0000 in it is no table name. */
+	if (aw_json_unescape(buf + type->start, (size_t)(type->end - type->start), table,
+			     sizeof table - 1, &tl) != 0 ||
+	    memchr(table, '\0', tl) != NULL)
 		return aw_error_set(err, "%s: Type is not a table name", origin);
 	if (tl == 0)
 		return aw_error_set(err, "%s: Type is empty", origin);
+	table[tl] = '\0';
 	if (n + 1 > sizeof stackbuf) {
 		copy = malloc(n + 1);
 		if (!copy)
@@ -1061,11 +368,10 @@ int aw_records_parse(const char *buf, size_t len, const char *origin, aw_records
 			     toks[0].end);
 		goto out;
 	}
-	for (size_t k = (size_t)toks[0].end; k < len; k++) {
-		if (!is_ws(buf[k])) {
-			aw_error_set(err, "%s: not valid JSON (trailing data at byte %zu)", origin, k);
-			goto out;
-		}
+	size_t trail = aw_json_skip_ws(buf, (size_t)toks[0].end, len);
+	if (trail < len) {
+		aw_error_set(err, "%s: not valid JSON (trailing data at byte %zu)", origin, trail);
+		goto out;
 	}
 
 	for (int i = 1; i < ntok; i = tok_skip(toks, i + 1)) {
