@@ -222,6 +222,9 @@ START_TEST(malformed_documents)
 	expect_error("{\"Type\":\"X\",\"b\"}", "not valid JSON");
 	expect_error("{\"Type\":\"X\",\"b\":\"\\q\"}", "not valid JSON");
 	expect_error("{\"Type\":\"X\"]", "not valid JSON");
+	/* A repeated key whose last value is not an array (json-c keeps the last). */
+	expect_error("{\"records\":[],\"records\":{}}", "\"records\" is given more than once");
+	expect_error("{\"records\":[{}],\"records\":1}", "\"records\" is given more than once");
 }
 END_TEST
 
