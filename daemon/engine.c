@@ -507,35 +507,34 @@ static void collect_engine(void *ud)
 	struct aw_engine_stats st;
 
 	aw_engine_stats(e, &st);
-	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE, "aiwatch_correlation_groups",
-				    "Live correlation groups", NULL),
-		      (double)st.correlation_groups);
-	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE,
-				    "aiwatch_correlation_evicted_groups",
-				    "Correlation groups evicted by the group bounds (since the rules "
-				    "were loaded)",
-				    NULL),
-		      (double)st.evicted_groups);
-	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE,
-				    "aiwatch_correlation_late_records",
-				    "Matches dropped as later than rules.allowed_lateness (since the "
-				    "rules were loaded)",
-				    NULL),
-		      (double)st.too_late);
-	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE,
-				    "aiwatch_correlation_dropped_matches",
-				    "Matches or learned values dropped by the per-group bounds (since "
-				    "the rules were loaded)",
-				    NULL),
-		      (double)st.dropped);
-	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE, "aiwatch_future_records",
-				    "Records stamped more than 15 minutes in the future, evaluated "
-				    "as arriving now",
-				    NULL),
-		      (double)e->future_clamped);
-	aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE, "aiwatch_rules_loaded",
-				    "Detection and correlation rules loaded", NULL),
-		      (double)(st.detection_rules + st.correlation_rules));
+	const struct {
+		const char *name, *help;
+		double value;
+	} gauges[] = {
+		{"aiwatch_rules_loaded", "Detection and correlation rules loaded",
+		 (double)(st.detection_rules + st.correlation_rules)},
+		{"aiwatch_correlation_groups", "Live correlation groups",
+		 (double)st.correlation_groups},
+		{"aiwatch_correlation_evicted_groups",
+		 "Correlation groups evicted by the group bounds (since the rules were loaded)",
+		 (double)st.evicted_groups},
+		{"aiwatch_correlation_late_records",
+		 "Matches dropped as later than rules.allowed_lateness (since the rules were "
+		 "loaded)",
+		 (double)st.too_late},
+		{"aiwatch_correlation_dropped_matches",
+		 "Matches or learned values dropped by the per-group bounds (since the rules "
+		 "were loaded)",
+		 (double)st.dropped},
+		{"aiwatch_future_records",
+		 "Records stamped more than 15 minutes in the future, evaluated as arriving now",
+		 (double)e->future_clamped},
+	};
+
+	for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
+		aw_metric_set(aw_metric_get(e->metrics, AW_METRIC_GAUGE, gauges[i].name,
+					    gauges[i].help, NULL),
+			      gauges[i].value);
 }
 
 void aw_engine_set_metrics(struct aw_engine *e, struct aw_metrics *m)

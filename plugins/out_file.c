@@ -140,6 +140,15 @@ static void batch_end(struct out_file *o, enum aw_result r, const char *reason)
 
 static void write_more(struct out_file *o);
 
+/* A failed write or fsync: the batch is retried by the core. */
+static void batch_failed(struct out_file *o, const char *what, int res)
+{
+	char reason[256];
+
+	snprintf(reason, sizeof reason, "%s %s: %s", what, o->conf->path, uv_strerror(res));
+	batch_end(o, AW_RETRY, reason);
+}
+
 static void fsync_cb(uv_fs_t *req)
 {
 	struct out_file *o = req->data;
@@ -147,9 +156,7 @@ static void fsync_cb(uv_fs_t *req)
 
 	uv_fs_req_cleanup(req);
 	if (res < 0) {
-		char reason[256];
-		snprintf(reason, sizeof reason, "fsync %s: %s", o->conf->path, uv_strerror((int)res));
-		batch_end(o, AW_RETRY, reason);
+		batch_failed(o, "fsync", (int)res);
 		return;
 	}
 	batch_end(o, AW_DONE, NULL);
@@ -162,11 +169,9 @@ static void write_cb(uv_fs_t *req)
 
 	uv_fs_req_cleanup(req);
 	if (res < 0) {
-		char reason[256];
 		/* The part already written stays; the retry appends the whole batch again,
 		 * which can duplicate lines but never loses one. */
-		snprintf(reason, sizeof reason, "write %s: %s", o->conf->path, uv_strerror((int)res));
-		batch_end(o, AW_RETRY, reason);
+		batch_failed(o, "write", (int)res);
 		return;
 	}
 	o->off += (size_t)res;
