@@ -98,16 +98,38 @@ static bool first_value(struct aw_event_view *view, const struct aw_field_ref *f
 	return c.found;
 }
 
-/* ISO-8601 UTC ("2026-11-29T04:35:20.1234567Z", offsets allowed) to ms since the epoch. */
+/* ISO-8601 UTC ("2026-11-29T04:35:20.1234567Z", offsets allowed) to ms since the epoch.
+ * By hand: strptime and timegm cost more than the rest of an event's evaluation. */
+static bool num2(const char *p, int *out)
+{
+	if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+		return false;
+	*out = (p[0] - '0') * 10 + (p[1] - '0');
+	return true;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
 static bool parse_time_ms(const char *s, int64_t *out)
 {
-	struct tm tm = {0};
-	const char *p;
+	int c1, c2, mo, d, h, mi, sec, oh = 0, om = 0;
+	const char *p = s + 19;
 	long frac_ms = 0;
-	int off = 0;
 
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
+	if (strlen(s) < 19 || !num2(s, &c1) || !num2(s + 2, &c2) || s[4] != '-' ||
+	    !num2(s + 5, &mo) || s[7] != '-' || !num2(s + 8, &d) || (s[10] != 'T' && s[10] != ' ') ||
+	    !num2(s + 11, &h) || s[13] != ':' || !num2(s + 14, &mi) || s[16] != ':' ||
+	    !num2(s + 17, &sec) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 60)
 		return false;
 	if (*p == '.') {
 		int digits = 0;
@@ -118,14 +140,17 @@ static bool parse_time_ms(const char *s, int64_t *out)
 			frac_ms *= 10;
 	}
 	if (*p == '+' || *p == '-') {
-		int h, m;
-		if (sscanf(p + 1, "%2d:%2d", &h, &m) != 2)
+		if (!num2(p + 1, &oh) || p[3] != ':' || !num2(p + 4, &om))
 			return false;
-		off = (h * 60 + m) * 60 * (*p == '+' ? 1 : -1);
+		if (*p == '-') {
+			oh = -oh;
+			om = -om;
+		}
 	} else if (*p != 'Z' && *p != '\0') {
 		return false;
 	}
-	*out = ((int64_t)timegm(&tm) - off) * 1000 + frac_ms;
+	int64_t days = days_from_civil(c1 * 100 + c2, mo, d);
+	*out = ((days * 86400 + h * 3600 + mi * 60 + sec) - (oh * 3600 + om * 60)) * 1000 + frac_ms;
 	return true;
 }
 
@@ -287,16 +312,49 @@ static void feed_corr(struct aw_engine *e, size_t ci, size_t pos, int64_t t_ms,
 
 /* --- evaluation ------------------------------------------------------------------ */
 
-static void rule_matched(struct aw_engine *e, struct aw_rs_rule *rr, int64_t t_ms,
-			 const char *item_id, const char *dedup_key)
+/* What every alert and correlation needs from the event: read only once a rule has
+ * matched, since most events match nothing. */
+struct event_ids {
+	bool ready;
+	int64_t t_ms;
+	char item_id[128];
+	char dedup[128];
+};
+
+static void read_event_ids(struct aw_engine *e, struct event_ids *ids)
 {
+	char tbuf[64];
+	int64_t now_ms = (int64_t)time(NULL) * 1000;
+
+	ids->ready = true;
+	ids->t_ms = 0;
+	if (first_value(e->view, &e->f_time, tbuf, sizeof tbuf, NULL, NULL))
+		parse_time_ms(tbuf, &ids->t_ms);
+	/* A record stamped far in the future (a broken clock upstream) would make every
+	 * later record "too late" for correlation windows: treat it as arriving now. */
+	if (ids->t_ms > now_ms + ENGINE_MAX_CLOCK_SKEW_MS) {
+		ids->t_ms = now_ms;
+		e->future_clamped++;
+	}
+	first_value(e->view, &e->f_item, ids->item_id, sizeof ids->item_id, NULL, NULL);
+	/* Defender re-exports an alert on every status change, each row with a new
+	 * _ItemId: its own SystemAlertId is what makes two rows the same finding. */
+	ids->dedup[0] = '\0';
+	if (e->ev->table && strcmp(e->ev->table, "SecurityAlert") == 0)
+		first_value(e->view, &e->f_sysalert, ids->dedup, sizeof ids->dedup, NULL, NULL);
+}
+
+static void rule_matched(struct aw_engine *e, struct aw_rs_rule *rr, struct event_ids *ids)
+{
+	if (!ids->ready)
+		read_event_ids(e, ids);
 	if (!rr->silent) {
-		const char *ids[1] = {item_id};
-		emit_alert(e, rr->rule, t_ms, t_ms, 1, NULL, NULL, 0, ids, item_id[0] ? 1 : 0,
-			   true, dedup_key);
+		const char *evidence[1] = {ids->item_id};
+		emit_alert(e, rr->rule, ids->t_ms, ids->t_ms, 1, NULL, NULL, 0, evidence,
+			   ids->item_id[0] ? 1 : 0, true, ids->dedup[0] ? ids->dedup : NULL);
 	}
 	for (size_t k = 0; k < rr->nfeeds; k++)
-		feed_corr(e, rr->feeds[k].corr, rr->feeds[k].pos, t_ms, item_id, 0);
+		feed_corr(e, rr->feeds[k].corr, rr->feeds[k].pos, ids->t_ms, ids->item_id, 0);
 }
 
 int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emit_fn emit,
@@ -304,8 +362,8 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 {
 	const struct aw_rs_route *route;
 	const char *service, *folded = NULL;
-	char category[128], tbuf[64], item_id[128], dedup[128];
-	int64_t t_ms = 0;
+	char category[128];
+	struct event_ids ids = {.ready = false};
 
 	e->ev = ev;
 	e->emit = emit;
@@ -326,21 +384,6 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 	route = aw_ruleset_route(e->rs, service);
 	if (!route)
 		return e->yielded;
-	if (first_value(e->view, &e->f_time, tbuf, sizeof tbuf, NULL, NULL))
-		parse_time_ms(tbuf, &t_ms);
-	/* A record stamped far in the future (a broken clock upstream) would make every
-	 * later record "too late" for correlation windows: treat it as arriving now. */
-	int64_t now_ms = (int64_t)time(NULL) * 1000;
-	if (t_ms > now_ms + ENGINE_MAX_CLOCK_SKEW_MS) {
-		t_ms = now_ms;
-		e->future_clamped++;
-	}
-	first_value(e->view, &e->f_item, item_id, sizeof item_id, NULL, NULL);
-	/* Defender re-exports an alert on every status change, each row with a new
-	 * _ItemId: its own SystemAlertId is what makes two rows the same finding. */
-	dedup[0] = '\0';
-	if (ev->table && strcmp(ev->table, "SecurityAlert") == 0)
-		first_value(e->view, &e->f_sysalert, dedup, sizeof dedup, NULL, NULL);
 	for (size_t i = 0; i < route->n; i++) {
 		struct aw_rs_rule *rr = &e->rs->rules[route->rules[i]];
 		bool pass = true;
@@ -358,7 +401,7 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 		for (size_t f = 0; f < rr->nfilters && pass; f++)
 			pass = aw_sigma_detection_match(&rr->filters[f]->det, e->view);
 		if (pass)
-			rule_matched(e, rr, t_ms, item_id, dedup[0] ? dedup : NULL);
+			rule_matched(e, rr, &ids);
 	}
 	if (e->emit_failed)
 		return aw_error_set(err, "%s: an alert could not be queued", ev->origin);

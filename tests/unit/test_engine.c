@@ -305,6 +305,40 @@ START_TEST(defender_alert_rows_share_one_alert_id)
 }
 END_TEST
 
+START_TEST(event_time_formats)
+{
+	char *dir = aw_test_tmpdir(), *path;
+	struct aw_error_list errs = {0};
+	struct run r = {.alerts = json_object_new_array()};
+
+	ck_assert_int_ge(asprintf(&path, "%s/t.yml", dir), 0);
+	free(aw_test_write(NULL, path,
+			   "title: any vault event\nid: 5f1e2d3c-0000-4000-8000-0000000000bb\n"
+			   "logsource: {product: azure, service: keyvault}\n"
+			   "detection:\n  sel: {OperationName: SecretGet}\n  condition: sel\n",
+			   0600));
+	const char *paths[] = {path};
+	r.e = engine_for(paths, 1, NULL, 0, &errs);
+	/* Seven fractional digits, an offset, no fraction, a leap-year day. */
+	feed(&r, "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
+		 "\"TimeGenerated\":\"2026-11-20T10:00:00.1234567Z\",\"_ItemId\":\"a\"}\n"
+		 "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
+		 "\"TimeGenerated\":\"2026-11-20T12:30:00+02:00\",\"_ItemId\":\"b\"}\n"
+		 "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
+		 "\"TimeGenerated\":\"2024-02-29T23:59:59Z\",\"_ItemId\":\"c\"}\n");
+	ck_assert_uint_eq(json_object_array_length(r.alerts), 3);
+	ck_assert_str_eq(str_at(r.alerts, 0, "WindowStart"), "2026-11-20T10:00:00.123Z");
+	ck_assert_str_eq(str_at(r.alerts, 1, "WindowStart"), "2026-11-20T10:30:00.000Z");
+	ck_assert_str_eq(str_at(r.alerts, 2, "WindowStart"), "2024-02-29T23:59:59.000Z");
+	aw_engine_free(r.e);
+	json_object_put(r.alerts);
+	aw_error_list_free(&errs);
+	aw_test_rmtree(dir);
+	free(dir);
+	free(path);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -315,6 +349,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, correlation_alert_has_window_group_and_stable_id);
 	tcase_add_test(tc, correlation_state_survives_restart);
 	tcase_add_test(tc, defender_alert_rows_share_one_alert_id);
+	tcase_add_test(tc, event_time_formats);
 	suite_add_tcase(s, tc);
 	return s;
 }
