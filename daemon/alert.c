@@ -1,9 +1,10 @@
 /* Alerts: turning a detection into the one alert schema (see alert.h).
  *
  * The alert carries values of the event only through three doors: the entity table
- * below (named columns, typed), ResourceId, and the evidence samples the caller passes
- * (the raw records, by design). Nothing else of the event is copied, so a column the
- * table does not name (a token, a key) cannot leak into an alert except inside a sample.
+ * (alert_tables.c: named columns, typed), ResourceId, and the evidence samples the
+ * caller passes (the raw records, by design). Nothing else of the event is copied, so a
+ * column the table does not name (a token, a key) cannot leak into an alert except
+ * inside a sample.
  *
  * Output is json-c, serialized plain and without "\/" escapes; every string that comes
  * from outside is made valid UTF-8 first (invalid bytes become U+FFFD), because the
@@ -19,31 +20,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert_int.h"
+
 #define AW_ALERT_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-#define AW_ALERT_MAX_ENTITIES 32
-#define AW_ALERT_MAX_ENTITY_BYTES 1024   /* longer values are cut, with "…" */
-#define AW_ALERT_MAX_TAG_IDS 64          /* per Tactics / Techniques array */
-#define AW_ALERT_MAX_PATH 3              /* segments of an entity column path */
-#define AW_ALERT_SAMPLE_DEPTH 64         /* JSON nesting accepted in a sample */
 #define AW_ALERT_ID_DOMAIN "aiwatch-alert-v1\n"
-#define AW_ALERT_ELLIPSIS "\xe2\x80\xa6" /* U+2026 */
 
 /* --- small helpers --------------------------------------------------------------- */
-
-static char ascii_lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-}
-
-static bool ascii_caseeq(const char *a, size_t alen, const char *b, size_t blen)
-{
-	if (alen != blen)
-		return false;
-	for (size_t i = 0; i < alen; i++)
-		if (ascii_lower(a[i]) != ascii_lower(b[i]))
-			return false;
-	return true;
-}
 
 /* Length of the well-formed UTF-8 sequence at s (n > 0 bytes available). When it is
  * not well-formed, false, and *adv is the length of its maximal invalid subpart, which
@@ -135,7 +117,7 @@ static int put(struct json_object *o, const char *key, struct json_object *v)
 	return 0;
 }
 
-static int push(struct json_object *a, struct json_object *v)
+int aw_alert_push(struct json_object *a, struct json_object *v)
 {
 	if (!v)
 		return -1;
@@ -144,6 +126,15 @@ static int push(struct json_object *a, struct json_object *v)
 		return -1;
 	}
 	return 0;
+}
+
+size_t aw_alert_cut(char *dst, const char *s, size_t n)
+{
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	memcpy(dst, s, n);
+	memcpy(dst + n, AW_ALERT_ELLIPSIS, sizeof AW_ALERT_ELLIPSIS);
+	return n + sizeof AW_ALERT_ELLIPSIS - 1;
 }
 
 /* ISO-8601 UTC with milliseconds; floor division so times before 1970 stay right. */
@@ -186,433 +177,13 @@ const char *aw_alert_severity(const char *level)
 
 	if (level)
 		for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-			if (ascii_caseeq(level, strlen(level), map[i].level, strlen(map[i].level)))
+			if (aw_alert_caseeq(level, strlen(level), map[i].level,
+					    strlen(map[i].level)))
 				return map[i].severity;
 	return "Medium";
 }
 
-/* --- tags: tactics and techniques ---------------------------------------------------- */
-
-/* Tactic tags to the names Sentinel's Tactics column uses. `attack.<name>` accepts the
- * ATT&CK Enterprise tactics; `atlas.<name>` accepts those too (ATLAS reuses them, and an
- * alert tagged with both gets the tactic once) plus the two ATLAS-only tactics, for
- * which we coin Sentinel-style names. ATLAS renamed "ML" to "AI" in these two; both
- * spellings map to one name so alerts stay comparable across rule packs. Tags may use
- * '_' for '-' (older Sigma rules: attack.defense_evasion).
- *
- *   tag suffix              Tactics value          attack.  atlas.
- *   reconnaissance          Reconnaissance         yes      yes
- *   resource-development    ResourceDevelopment    yes      yes
- *   initial-access          InitialAccess          yes      yes
- *   execution               Execution              yes      yes
- *   persistence             Persistence            yes      yes
- *   privilege-escalation    PrivilegeEscalation    yes      yes
- *   defense-evasion         DefenseEvasion         yes      yes
- *   credential-access       CredentialAccess       yes      yes
- *   discovery               Discovery              yes      yes
- *   lateral-movement        LateralMovement        yes      yes
- *   collection              Collection             yes      yes
- *   command-and-control     CommandAndControl      yes      yes
- *   exfiltration            Exfiltration           yes      yes
- *   impact                  Impact                 yes      yes
- *   ml-model-access         MLModelAccess          no       yes  (also ai-model-access)
- *   ml-attack-staging       MLAttackStaging        no       yes  (also ai-attack-staging)
- *
- * Techniques: attack.tNNNN[.NNN] -> TNNNN[.NNN]; atlas.aml.tNNNN[.NNN] ->
- * AML.TNNNN[.NNN]. Every other tag (attack.g0016, attack.s0002, cve.*, car.*, ...) is
- * metadata and ignored. */
-static const struct {
-	const char *tag;
-	const char *tactic;
-	bool attack;
-} tactic_map[] = {
-	{"reconnaissance", "Reconnaissance", true},
-	{"resource-development", "ResourceDevelopment", true},
-	{"initial-access", "InitialAccess", true},
-	{"execution", "Execution", true},
-	{"persistence", "Persistence", true},
-	{"privilege-escalation", "PrivilegeEscalation", true},
-	{"defense-evasion", "DefenseEvasion", true},
-	{"credential-access", "CredentialAccess", true},
-	{"discovery", "Discovery", true},
-	{"lateral-movement", "LateralMovement", true},
-	{"collection", "Collection", true},
-	{"command-and-control", "CommandAndControl", true},
-	{"exfiltration", "Exfiltration", true},
-	{"impact", "Impact", true},
-	{"ml-model-access", "MLModelAccess", false},
-	{"ai-model-access", "MLModelAccess", false},
-	{"ml-attack-staging", "MLAttackStaging", false},
-	{"ai-attack-staging", "MLAttackStaging", false},
-};
-
-static bool has_prefix_ci(const char *s, const char *prefix)
-{
-	for (; *prefix; s++, prefix++)
-		if (ascii_lower(*s) != *prefix)
-			return false;
-	return true;
-}
-
-static bool tactic_eq(const char *tag, const char *name)
-{
-	for (; *tag && *name; tag++, name++) {
-		char c = ascii_lower(*tag);
-		if ((c == '_' ? '-' : c) != *name)
-			return false;
-	}
-	return *tag == '\0' && *name == '\0';
-}
-
-static const char *tag_tactic(const char *name, bool attack)
-{
-	for (size_t i = 0; i < sizeof tactic_map / sizeof tactic_map[0]; i++)
-		if ((!attack || tactic_map[i].attack) && tactic_eq(name, tactic_map[i].tag))
-			return tactic_map[i].tactic;
-	return NULL;
-}
-
-static bool digits_at(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
-/* s points after the 't' of a technique tag: NNNN or NNNN.NNN. Writes prefix + "T" +
- * the digits to out; false when s is not a technique number. */
-static bool tag_technique(const char *s, const char *prefix, char *out, size_t sz)
-{
-	size_t len = strlen(s);
-
-	if (!(len == 4 && digits_at(s, 4)) &&
-	    !(len == 8 && digits_at(s, 4) && s[4] == '.' && digits_at(s + 5, 3)))
-		return false;
-	snprintf(out, sz, "%sT%s", prefix, s);
-	return true;
-}
-
-static int add_unique(struct json_object *arr, const char *s)
-{
-	size_t n = json_object_array_length(arr);
-
-	if (n >= AW_ALERT_MAX_TAG_IDS)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), s) == 0)
-			return 0;
-	return push(arr, json_object_new_string(s));
-}
-
-static int map_tags(const struct aw_alert_rule *r, struct json_object *tactics,
-		    struct json_object *techniques)
-{
-	char id[32];
-
-	for (size_t i = 0; i < r->ntags; i++) {
-		const char *tag = r->tags[i], *tactic = NULL;
-		bool technique = false;
-
-		if (!tag)
-			continue;
-		if (has_prefix_ci(tag, "atlas.aml.t")) {
-			technique = tag_technique(tag + 11, "AML.", id, sizeof id);
-		} else if (has_prefix_ci(tag, "atlas.")) {
-			tactic = tag_tactic(tag + 6, false);
-		} else if (has_prefix_ci(tag, "attack.t") &&
-			   tag_technique(tag + 8, "", id, sizeof id)) {
-			technique = true;
-		} else if (has_prefix_ci(tag, "attack.")) {
-			tactic = tag_tactic(tag + 7, true);
-		}
-		if (technique && add_unique(techniques, id) < 0)
-			return -1;
-		if (tactic && add_unique(tactics, tactic) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* --- entities ---------------------------------------------------------------------- */
-
-enum aw_entity_type {
-	AW_ENT_IP,
-	AW_ENT_ACCOUNT,
-	AW_ENT_IDENTITY,
-	AW_ENT_RESOURCE,
-	AW_ENT_DEPLOYMENT,
-	AW_ENT_SECRET,
-	AW_ENT_USER_AGENT,
-	AW_ENT_DEFENDER, /* SecurityAlert Entities: a JSON array of typed entities */
-};
-
-static const char *const entity_type_name[] = {
-	[AW_ENT_IP] = "ip",
-	[AW_ENT_ACCOUNT] = "account",
-	[AW_ENT_IDENTITY] = "identity",
-	[AW_ENT_RESOURCE] = "resource",
-	[AW_ENT_DEPLOYMENT] = "deployment",
-	[AW_ENT_SECRET] = "secret",
-	[AW_ENT_USER_AGENT] = "user_agent",
-};
-
-struct entity_src {
-	const char *table;                  /* NULL: tables not listed below */
-	const char *path[AW_ALERT_MAX_PATH]; /* column, then keys inside its JSON */
-	enum aw_entity_type type;
-};
-
-/* The one table of where entities come from (log-schemas.md §1-§4). Order matters: the
- * alert lists entities in this order and the record key is the first identity or
- * account, so each table names who acted first. Claim keys that contain dots are one
- * path segment. Masked IPs ("203.0.113.***") are kept as they are. */
-static const struct entity_src entity_map[] = {
-	/* Azure OpenAI (Cognitive Services) and Key Vault in AzureDiagnostics */
-	{"AzureDiagnostics", {"properties_s", "objectId"}, AW_ENT_IDENTITY},
-	{"AzureDiagnostics", {"identity_claim_oid_g"}, AW_ENT_IDENTITY},
-	{"AzureDiagnostics",
-	 {"identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g"},
-	 AW_ENT_IDENTITY},
-	{"AzureDiagnostics", {"identity_claim_upn_s"}, AW_ENT_ACCOUNT},
-	{"AzureDiagnostics",
-	 {"identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s"},
-	 AW_ENT_ACCOUNT},
-	{"AzureDiagnostics", {"identity_claim_appid_g"}, AW_ENT_IDENTITY},
-	{"AzureDiagnostics", {"CallerIPAddress"}, AW_ENT_IP},
-	{"AzureDiagnostics", {"identity_claim_ipaddr_s"}, AW_ENT_IP},
-	{"AzureDiagnostics", {"ResourceId"}, AW_ENT_RESOURCE},
-	{"AzureDiagnostics", {"_ResourceId"}, AW_ENT_RESOURCE},
-	{"AzureDiagnostics", {"properties_s", "modelDeploymentName"}, AW_ENT_DEPLOYMENT},
-	{"AzureDiagnostics", {"id_s"}, AW_ENT_SECRET},
-	{"AzureDiagnostics", {"requestUri_s"}, AW_ENT_SECRET},
-	{"AzureDiagnostics", {"clientInfo_s"}, AW_ENT_USER_AGENT},
-	/* Control plane. ResourceId is empty in real exports; _ResourceId is not. */
-	{"AzureActivity", {"Caller"}, AW_ENT_ACCOUNT},
-	{"AzureActivity",
-	 {"Claims", "http://schemas.microsoft.com/identity/claims/objectidentifier"},
-	 AW_ENT_IDENTITY},
-	{"AzureActivity", {"Claims", "appid"}, AW_ENT_IDENTITY},
-	{"AzureActivity", {"Authorization", "evidence", "principalId"}, AW_ENT_IDENTITY},
-	{"AzureActivity", {"CallerIpAddress"}, AW_ENT_IP},
-	{"AzureActivity", {"Claims", "ipaddr"}, AW_ENT_IP},
-	{"AzureActivity", {"HTTPRequest", "clientIpAddress"}, AW_ENT_IP},
-	{"AzureActivity", {"_ResourceId"}, AW_ENT_RESOURCE},
-	{"AzureActivity", {"ResourceId"}, AW_ENT_RESOURCE},
-	/* Key Vault, resource-specific table */
-	{"AZKVAuditLogs", {"Identity", "claim", "oid"}, AW_ENT_IDENTITY},
-	{"AZKVAuditLogs", {"Identity", "claim", "upn"}, AW_ENT_ACCOUNT},
-	{"AZKVAuditLogs", {"Identity", "claim", "appid"}, AW_ENT_IDENTITY},
-	{"AZKVAuditLogs", {"CallerIpAddress"}, AW_ENT_IP},
-	{"AZKVAuditLogs", {"Identity", "claim", "ipaddr"}, AW_ENT_IP},
-	{"AZKVAuditLogs", {"_ResourceId"}, AW_ENT_RESOURCE},
-	{"AZKVAuditLogs", {"Id"}, AW_ENT_SECRET},
-	{"AZKVAuditLogs", {"RequestUri"}, AW_ENT_SECRET},
-	{"AZKVAuditLogs", {"ClientInfo"}, AW_ENT_USER_AGENT},
-	/* AML online endpoints: no client IP column exists */
-	{"AmlOnlineEndpointTrafficLog", {"IdentityData"}, AW_ENT_IDENTITY},
-	{"AmlOnlineEndpointTrafficLog", {"_ResourceId"}, AW_ENT_RESOURCE},
-	{"AmlOnlineEndpointTrafficLog", {"DeploymentName"}, AW_ENT_DEPLOYMENT},
-	{"AmlOnlineEndpointTrafficLog", {"UserAgent"}, AW_ENT_USER_AGENT},
-	/* Defender */
-	{"SecurityAlert", {"Entities"}, AW_ENT_DEFENDER},
-	{"SecurityAlert", {"CompromisedEntity"}, AW_ENT_RESOURCE},
-	{"SecurityAlert", {"ResourceId"}, AW_ENT_RESOURCE},
-	{"SecurityRecommendation", {"AssessedResourceId"}, AW_ENT_RESOURCE},
-	{"SecurityRecommendation", {"ResourceId"}, AW_ENT_RESOURCE},
-	{"AIWatchPosture", {"ResourceId"}, AW_ENT_RESOURCE},
-	{"AIWatchPosture", {"_ResourceId"}, AW_ENT_RESOURCE},
-	/* Any other table (the lookup also finds CallerIPAddress: case-insensitive) */
-	{NULL, {"CallerIpAddress"}, AW_ENT_IP},
-	{NULL, {"ResourceId"}, AW_ENT_RESOURCE},
-	{NULL, {"_ResourceId"}, AW_ENT_RESOURCE},
-};
-
-struct entity {
-	enum aw_entity_type type;
-	char *value;
-	size_t len;
-	const struct entity_src *src;
-};
-
-struct entities {
-	struct entity e[AW_ALERT_MAX_ENTITIES];
-	size_t n;
-	bool oom;
-};
-
-static void entities_free(struct entities *es)
-{
-	for (size_t i = 0; i < es->n; i++)
-		free(es->e[i].value);
-	es->n = 0;
-}
-
-/* Add one value unless empty, already present or over the bound. Azure ids, GUIDs,
- * UPNs and vault URLs compare case-insensitively, so de-duplication does too: one
- * resource seen as ResourceId (upper case) and _ResourceId (lower case) is one entity. */
-static void entity_add(struct entities *es, enum aw_entity_type type, const char *s, size_t len,
-		       const struct entity_src *src)
-{
-	size_t keep = len;
-	char *v;
-
-	if (len == 0 || es->n >= AW_ALERT_MAX_ENTITIES || es->oom)
-		return;
-	if (len > AW_ALERT_MAX_ENTITY_BYTES) {
-		keep = AW_ALERT_MAX_ENTITY_BYTES;
-		while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
-			keep--;
-	}
-	v = malloc(keep + sizeof AW_ALERT_ELLIPSIS);
-	if (!v) {
-		es->oom = true;
-		return;
-	}
-	memcpy(v, s, keep);
-	v[keep] = '\0';
-	if (keep < len) {
-		memcpy(v + keep, AW_ALERT_ELLIPSIS, sizeof AW_ALERT_ELLIPSIS);
-		keep += sizeof AW_ALERT_ELLIPSIS - 1;
-	}
-	for (size_t i = 0; i < es->n; i++)
-		if (es->e[i].type == type && ascii_caseeq(es->e[i].value, es->e[i].len, v, keep)) {
-			free(v);
-			return;
-		}
-	es->e[es->n++] = (struct entity){.type = type, .value = v, .len = keep, .src = src};
-}
-
-/* A string member, the key matched case-insensitively: the Log Analytics form writes
- * "Type"/"Address", the ARM form "type"/"address". */
-static const char *jstr(struct json_object *o, const char *key, size_t *len)
-{
-	size_t kl = strlen(key);
-
-	if (!json_object_is_type(o, json_type_object))
-		return NULL;
-	json_object_object_foreach(o, k, v)
-	{
-		if (json_object_is_type(v, json_type_string) &&
-		    ascii_caseeq(k, strlen(k), key, kl)) {
-			*len = (size_t)json_object_get_string_len(v);
-			return json_object_get_string(v);
-		}
-	}
-	return NULL;
-}
-
-/* Defender's Entities: [{"$id":"2","Type":"ip","Address":...}, {"Type":"account",
- * "Name":..., "AadUserId":...}, {"Type":"azure-resource","ResourceId":...}, ...]. Other
- * entity types (host, file, process, ...) have no place in our schema. */
-static void entities_from_defender(struct entities *es, const char *text, size_t len,
-				   const struct entity_src *src)
-{
-	static const struct {
-		const char *type;
-		const char *key;
-		enum aw_entity_type ent;
-	} keys[] = {
-		{"ip", "Address", AW_ENT_IP},
-		{"account", "Name", AW_ENT_ACCOUNT},
-		{"account", "AadUserId", AW_ENT_IDENTITY},
-		{"azure-resource", "ResourceId", AW_ENT_RESOURCE},
-	};
-	struct json_tokener *tok = json_tokener_new_ex(AW_ALERT_SAMPLE_DEPTH);
-	struct json_object *arr = NULL;
-
-	if (!tok || len > (size_t)INT32_MAX) {
-		es->oom = es->oom || !tok;
-		goto out;
-	}
-	arr = json_tokener_parse_ex(tok, text, (int)len);
-	if (!arr || !json_object_is_type(arr, json_type_array))
-		goto out;
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *el = json_object_array_get_idx(arr, i);
-		size_t tl, vl;
-		const char *type = el ? jstr(el, "Type", &tl) : NULL;
-
-		if (!type)
-			continue;
-		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-			const char *v;
-			if (!ascii_caseeq(type, tl, keys[k].type, strlen(keys[k].type)))
-				continue;
-			v = jstr(el, keys[k].key, &vl);
-			if (v)
-				entity_add(es, keys[k].ent, v, vl, src);
-		}
-	}
-out:
-	json_object_put(arr);
-	if (tok)
-		json_tokener_free(tok);
-}
-
-struct collect {
-	struct entities *es;
-	const struct entity_src *src;
-};
-
-static int collect_value(void *ud, const struct aw_val *v)
-{
-	struct collect *c = ud;
-
-	if (c->src->type == AW_ENT_DEFENDER) {
-		/* A JSON-text column (string) or, in the ARM form, the array itself. */
-		if (v->kind != AW_VAL_STRING && v->kind != AW_VAL_ARRAY)
-			return 0;
-		entities_from_defender(c->es, v->s, v->len, c->src);
-		return 1;
-	}
-	if (v->kind == AW_VAL_STRING)
-		entity_add(c->es, c->src->type, v->s, v->len, c->src);
-	return c->es->n >= AW_ALERT_MAX_ENTITIES || c->es->oom;
-}
-
-/* A field reference over a static path: the view only reads it. */
-static void path_ref(const struct entity_src *src, char *name, size_t namesz, char **seg,
-		     struct aw_field_ref *f)
-{
-	size_t n = 0, off = 0;
-
-	name[0] = '\0';
-	for (; n < AW_ALERT_MAX_PATH && src->path[n]; n++) {
-		seg[n] = (char *)src->path[n];
-		int w = snprintf(name + off, namesz - off, "%s%s", n ? "." : "", src->path[n]);
-		if (w > 0)
-			off = off + (size_t)w < namesz ? off + (size_t)w : namesz - 1;
-	}
-	*f = (struct aw_field_ref){.name = name, .len = strlen(name), .seg = seg, .nseg = n};
-}
-
-static bool table_listed(const char *table)
-{
-	for (size_t i = 0; i < sizeof entity_map / sizeof entity_map[0]; i++)
-		if (entity_map[i].table && strcmp(entity_map[i].table, table) == 0)
-			return true;
-	return false;
-}
-
-static void collect_entities(struct aw_event_view *ev, const char *table, struct entities *es)
-{
-	bool listed = table_listed(table);
-
-	for (size_t i = 0; i < sizeof entity_map / sizeof entity_map[0]; i++) {
-		const struct entity_src *src = &entity_map[i];
-		char name[256], *seg[AW_ALERT_MAX_PATH];
-		struct aw_field_ref f;
-		struct collect c = {.es = es, .src = src};
-
-		if (listed ? !src->table || strcmp(src->table, table) != 0 : src->table != NULL)
-			continue;
-		if (es->n >= AW_ALERT_MAX_ENTITIES || es->oom)
-			break;
-		path_ref(src, name, sizeof name, seg, &f);
-		aw_event_view_get(ev, &f, collect_value, &c, NULL);
-	}
-}
+/* --- reading the event ------------------------------------------------------------ */
 
 struct first_str {
 	char *s;
@@ -797,11 +368,7 @@ static size_t cut_len(const char *desc, size_t n, char *buf)
 	struct json_object *o;
 	size_t len = SIZE_MAX;
 
-	while (n > 0 && ((unsigned char)desc[n] & 0xC0) == 0x80)
-		n--;
-	memcpy(buf, desc, n);
-	memcpy(buf + n, AW_ALERT_ELLIPSIS, sizeof AW_ALERT_ELLIPSIS);
-	o = json_object_new_string_len(buf, (int)(n + sizeof AW_ALERT_ELLIPSIS - 1));
+	o = json_object_new_string_len(buf, (int)aw_alert_cut(buf, desc, n));
 	if (o && json_object_to_json_string_length(o, AW_ALERT_JSON_FLAGS, &len) == NULL)
 		len = SIZE_MAX;
 	json_object_put(o);
@@ -842,12 +409,8 @@ static int truncate_description(struct json_object *root, size_t over)
 		else
 			hi = mid - 1;
 	}
-	while (lo > 0 && ((unsigned char)desc[lo] & 0xC0) == 0x80)
-		lo--;
-	memcpy(buf, desc, lo);
-	memcpy(buf + lo, AW_ALERT_ELLIPSIS, sizeof AW_ALERT_ELLIPSIS);
 	rc = put(root, "Description",
-		 json_object_new_string_len(buf, (int)(lo + sizeof AW_ALERT_ELLIPSIS - 1)));
+		 json_object_new_string_len(buf, (int)aw_alert_cut(buf, desc, lo)));
 out:
 	free(desc);
 	free(buf);
@@ -932,7 +495,7 @@ static struct json_object *string_array(const char *const *v, size_t n)
 	for (size_t i = 0; a && v && i < n; i++) {
 		if (!v[i])
 			continue;
-		if (push(a, new_cstr(v[i])) < 0) {
+		if (aw_alert_push(a, new_cstr(v[i])) < 0) {
 			json_object_put(a);
 			return NULL;
 		}
@@ -945,7 +508,7 @@ int aw_alert_build(const struct aw_alert_input *in, size_t max_bytes, struct aw_
 {
 	const struct aw_alert_rule *r = in ? in->rule : NULL;
 	const char *table = in && in->source_table ? in->source_table : "";
-	struct entities es = {0};
+	struct aw_entities es = {0};
 	struct json_object *root = NULL, *o = NULL, *evidence = NULL, *ids = NULL;
 	struct json_object *samples = NULL, *tactics = NULL, *techniques = NULL;
 	char *item_owned = NULL, *resource = NULL, id[33], ts[64];
@@ -969,7 +532,7 @@ int aw_alert_build(const struct aw_alert_input *in, size_t max_bytes, struct aw_
 	if (oom || compute_id(in, item_tag, item, item_len, id) < 0)
 		goto oom;
 	if (in->event) {
-		collect_entities(in->event, table, &es);
+		aw_alert_collect_entities(in->event, table, &es);
 		static const char *const res_cols[] = {"ResourceId", "_ResourceId",
 						       "AssessedResourceId"};
 		for (size_t i = 0; !resource && !oom && i < sizeof res_cols / sizeof *res_cols; i++)
@@ -1002,7 +565,7 @@ int aw_alert_build(const struct aw_alert_input *in, size_t max_bytes, struct aw_
 		goto oom;
 	if (put(root, "Tactics", tactics = json_object_new_array()) < 0 ||
 	    put(root, "Techniques", techniques = json_object_new_array()) < 0 ||
-	    map_tags(r, tactics, techniques) < 0)
+	    aw_alert_map_tags(r, tactics, techniques) < 0)
 		goto oom;
 	iso_ms(in->window_start_ms, ts, sizeof ts);
 	if (put(root, "WindowStart", json_object_new_string(ts)) < 0)
@@ -1018,13 +581,12 @@ int aw_alert_build(const struct aw_alert_input *in, size_t max_bytes, struct aw_
 	if (put(root, "Entities", o = json_object_new_array()) < 0)
 		goto oom;
 	for (size_t i = 0; i < es.n; i++) {
-		char name[256], *seg[AW_ALERT_MAX_PATH];
-		struct aw_field_ref f;
+		char name[256];
 		struct json_object *e = json_object_new_object();
 
-		path_ref(es.e[i].src, name, sizeof name, seg, &f);
-		if (push(o, e) < 0 ||
-		    put(e, "Type", json_object_new_string(entity_type_name[es.e[i].type])) < 0 ||
+		aw_alert_entity_field(&es.e[i], name, sizeof name);
+		if (aw_alert_push(o, e) < 0 ||
+		    put(e, "Type", json_object_new_string(aw_alert_entity_type(&es.e[i]))) < 0 ||
 		    put(e, "Value", new_str(es.e[i].value, es.e[i].len)) < 0 ||
 		    put(e, "Field", new_cstr(name)) < 0)
 			goto oom;
@@ -1035,10 +597,11 @@ int aw_alert_build(const struct aw_alert_input *in, size_t max_bytes, struct aw_
 	    put(evidence, "ItemIds", ids = string_array(in->item_ids, in->nitem_ids)) < 0 ||
 	    put(evidence, "Samples", samples = json_object_new_array()) < 0)
 		goto oom;
-	for (size_t i = 0; in->samples && i < in->nsamples; i++)
-		if (in->samples[i] &&
-		    push(samples, sample_object(in->samples[i], strlen(in->samples[i]))) < 0)
+	for (size_t i = 0; in->samples && i < in->nsamples; i++) {
+		const char *smp = in->samples[i];
+		if (smp && aw_alert_push(samples, sample_object(smp, strlen(smp))) < 0)
 			goto oom;
+	}
 	if (put(root, "Host", new_cstr(in->host)) < 0 ||
 	    put(root, "Version", json_object_new_string(AW_VERSION)) < 0)
 		goto oom;
@@ -1061,7 +624,7 @@ oom:
 	aw_error_set(err, "alert for rule %s: out of memory", r->id);
 out:
 	json_object_put(root);
-	entities_free(&es);
+	aw_alert_entities_free(&es);
 	free(resource);
 	free(item_owned);
 	return rc;

@@ -154,52 +154,47 @@ static inline bool fold_lead(unsigned char c)
 	return c >= 0xC2 && c <= 0xD4;
 }
 
+/* Fold the character at s[i] (n bytes in all) into out: ASCII and foldable two-byte
+ * sequences folded, any other byte as it is. Returns the bytes read, which is also the
+ * bytes written (1 or 2). */
+static inline size_t fold_unit(const unsigned char *s, size_t i, size_t n, unsigned char out[2])
+{
+	unsigned char c = s[i];
+
+	if (c >= 0x80 && fold_lead(c) && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
+		uint32_t f = fold_cp(((uint32_t)(c & 0x1F) << 6) | (s[i + 1] & 0x3Fu));
+		out[0] = (unsigned char)(0xC0 | (f >> 6));
+		out[1] = (unsigned char)(0x80 | (f & 0x3F));
+		return 2;
+	}
+	out[0] = lc(c);
+	return 1;
+}
+
 /* Does text t (n bytes, folded on the fly) equal the folded pattern p (n bytes)? */
 static bool fold_eq(const unsigned char *t, const unsigned char *p, size_t n)
 {
-	size_t i = 0;
+	unsigned char u[2];
 
-	while (i < n) {
-		unsigned char c = t[i];
-		if (c < 0x80) {
-			if (lc(c) != p[i])
-				return false;
-			i++;
-		} else if (fold_lead(c) && i + 1 < n && (t[i + 1] & 0xC0) == 0x80) {
-			uint32_t f = fold_cp(((uint32_t)(c & 0x1F) << 6) | (t[i + 1] & 0x3Fu));
-			if (p[i] != (unsigned char)(0xC0 | (f >> 6)) ||
-			    p[i + 1] != (unsigned char)(0x80 | (f & 0x3F)))
-				return false;
-			i += 2;
-		} else {
-			if (c != p[i])
-				return false;
-			i++;
-		}
+	for (size_t i = 0; i < n;) {
+		size_t l = fold_unit(t, i, n, u);
+		if (u[0] != p[i] || (l == 2 && u[1] != p[i + 1]))
+			return false;
+		i += l;
 	}
 	return true;
 }
 
 void aw_sigma_fold(char *dst, const char *src, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)src;
-	unsigned char *d = (unsigned char *)dst;
-	size_t i = 0;
+	unsigned char u[2];
 
-	while (i < len) {
-		unsigned char c = s[i];
-		if (c < 0x80) {
-			d[i] = lc(c);
-			i++;
-		} else if (fold_lead(c) && i + 1 < len && (s[i + 1] & 0xC0) == 0x80) {
-			uint32_t f = fold_cp(((uint32_t)(c & 0x1F) << 6) | (s[i + 1] & 0x3Fu));
-			d[i] = (unsigned char)(0xC0 | (f >> 6));
-			d[i + 1] = (unsigned char)(0x80 | (f & 0x3F));
-			i += 2;
-		} else {
-			d[i] = c;
-			i++;
-		}
+	for (size_t i = 0; i < len;) {
+		size_t l = fold_unit((const unsigned char *)src, i, len, u);
+		dst[i] = (char)u[0];
+		if (l == 2)
+			dst[i + 1] = (char)u[1];
+		i += l;
 	}
 }
 
@@ -279,6 +274,15 @@ static uint32_t next_cp(const unsigned char *s, size_t n, size_t *i, bool fold)
 		(*i)++;
 		return CP_INVALID + c;
 	}
+}
+
+uint32_t aw_sigma_utf8_decode(const char *s, size_t n, size_t *len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	*len = n ? utf8_seq(u, n) : 0;
+	return *len ? next_cp(u, n, &i, false) : 0;
 }
 
 /* --- patterns -------------------------------------------------------------------------- */
@@ -453,6 +457,22 @@ size_t aw_sigma_pat_required(const struct aw_sigma_pat *p, char *buf, size_t cap
 
 /* --- literal matchers ------------------------------------------------------------ */
 
+/* Keep *next the first offset at or after pos where c occurs in h[0..last]; *done when
+ * there is none left. */
+static void next_hit(const unsigned char *h, size_t pos, size_t last, unsigned char c, size_t *next,
+		     bool *done)
+{
+	const unsigned char *x;
+
+	if (*done || (*next != SIZE_MAX && *next >= pos))
+		return;
+	x = memchr(h + pos, c, last - pos + 1);
+	if (x)
+		*next = (size_t)(x - h);
+	else
+		*done = true;
+}
+
 /* Case-insensitive search for folded needle p in h: the offset of the first match,
  * or SIZE_MAX. The first byte picks candidates: memchr on both cases of an ASCII
  * letter, keeping the next hit of each so neither list is rescanned. */
@@ -488,20 +508,8 @@ static size_t fold_find(const unsigned char *h, size_t n, const unsigned char *p
 	bool a_done = false, b_done = alt == c0;
 	size_t pos = 0;
 	while (pos <= last) {
-		if (!a_done && (na == SIZE_MAX || na < pos)) {
-			const unsigned char *x = memchr(h + pos, c0, last - pos + 1);
-			if (x)
-				na = (size_t)(x - h);
-			else
-				a_done = true;
-		}
-		if (!b_done && (nb == SIZE_MAX || nb < pos)) {
-			const unsigned char *x = memchr(h + pos, alt, last - pos + 1);
-			if (x)
-				nb = (size_t)(x - h);
-			else
-				b_done = true;
-		}
+		next_hit(h, pos, last, c0, &na, &a_done);
+		next_hit(h, pos, last, alt, &nb, &b_done);
 		size_t at;
 		if (a_done && b_done)
 			return SIZE_MAX;
@@ -540,12 +548,11 @@ static bool lit_match(const struct aw_sigma_str *s, const unsigned char *t, size
 
 	switch (s->kind) {
 	case AW_SIGMA_EXACT:
-		return n == m && (s->cased ? memcmp(t, p, m) == 0 : fold_eq(t, p, m));
+		return n == m && eq(t, p, m, s->cased);
 	case AW_SIGMA_PREFIX:
-		return n >= m && (s->cased ? memcmp(t, p, m) == 0 : fold_eq(t, p, m));
+		return n >= m && eq(t, p, m, s->cased);
 	case AW_SIGMA_SUFFIX:
-		return n >= m &&
-		       (s->cased ? memcmp(t + n - m, p, m) == 0 : fold_eq(t + n - m, p, m));
+		return n >= m && eq(t + n - m, p, m, s->cased);
 	case AW_SIGMA_CONTAINS:
 		return find(t, n, p, m, s->cased) != SIZE_MAX;
 	default:
@@ -637,6 +644,21 @@ void aw_sigma_str_free(struct aw_sigma_str *s)
 	free(s);
 }
 
+/* A NUL-terminated copy of b[0..len), folded unless cased; NULL on OOM. */
+static char *lit_dup(const char *b, size_t len, bool cased)
+{
+	char *lit = malloc(len + 1);
+
+	if (!lit)
+		return NULL;
+	if (len)
+		memcpy(lit, b, len);
+	lit[len] = '\0';
+	if (!cased)
+		aw_sigma_fold(lit, lit, len);
+	return lit;
+}
+
 int aw_sigma_str_compile(const struct aw_sigma_pat *p, bool cased, struct aw_sigma_str **out,
 			 struct aw_error *err)
 {
@@ -675,14 +697,8 @@ int aw_sigma_str_compile(const struct aw_sigma_pat *p, bool cased, struct aw_sig
 		if (lead && !trail && lo == hi)
 			s->kind = AW_SIGMA_PREFIX; /* "*": anything */
 		s->len = hi - lo;
-		s->lit = malloc(s->len + 1);
-		if (!s->lit)
+		if (!(s->lit = lit_dup(p->b + lo, s->len, cased)))
 			goto oom;
-		if (s->len)
-			memcpy(s->lit, p->b + lo, s->len);
-		s->lit[s->len] = '\0';
-		if (!cased)
-			aw_sigma_fold(s->lit, s->lit, s->len);
 		*out = s;
 		return 0;
 	}
@@ -703,13 +719,8 @@ int aw_sigma_str_compile(const struct aw_sigma_pat *p, bool cased, struct aw_sig
 				end++;
 			struct seg *g = &s->segs[s->nsegs++];
 			g->len = end - i;
-			g->lit = malloc(g->len + 1);
-			if (!g->lit)
+			if (!(g->lit = lit_dup(p->b + i, g->len, cased)))
 				goto oom;
-			memcpy(g->lit, p->b + i, g->len);
-			g->lit[g->len] = '\0';
-			if (!cased)
-				aw_sigma_fold(g->lit, g->lit, g->len);
 			i = end;
 		}
 		*out = s;
@@ -838,29 +849,13 @@ bool aw_sigma_str_jit(const struct aw_sigma_str *s)
  * byte compares raw unless both sides decode the same way, so this is symmetric. */
 static bool fold_eq2(const unsigned char *a, const unsigned char *b, size_t n)
 {
-	size_t i = 0;
+	unsigned char x[2], y[2];
 
-	while (i < n) {
-		unsigned char x = a[i], y = b[i];
-		if (x < 0x80 || y < 0x80) {
-			if (lc(x) != lc(y))
-				return false;
-			i++;
-			continue;
-		}
-		bool xa = fold_lead(x) && i + 1 < n && (a[i + 1] & 0xC0) == 0x80;
-		bool ya = fold_lead(y) && i + 1 < n && (b[i + 1] & 0xC0) == 0x80;
-		if (xa && ya) {
-			uint32_t fx = fold_cp(((uint32_t)(x & 0x1F) << 6) | (a[i + 1] & 0x3Fu));
-			uint32_t fy = fold_cp(((uint32_t)(y & 0x1F) << 6) | (b[i + 1] & 0x3Fu));
-			if (fx != fy)
-				return false;
-			i += 2;
-		} else {
-			if (x != y)
-				return false;
-			i++;
-		}
+	for (size_t i = 0; i < n;) {
+		size_t l = fold_unit(a, i, n, x);
+		if (fold_unit(b, i, n, y) != l || x[0] != y[0] || (l == 2 && x[1] != y[1]))
+			return false;
+		i += l;
 	}
 	return true;
 }
@@ -898,163 +893,4 @@ bool aw_sigma_text_contains(const char *a, size_t alen, const char *b, size_t bl
 		if (eq_at(a + i, b, blen, false))
 			return true;
 	return false;
-}
-
-/* --- value transforms ------------------------------------------------------------------ */
-
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64_append(struct aw_sigma_pat *out, const unsigned char *in, size_t n)
-{
-	char q[4];
-
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		q[0] = b64chars[(v >> 18) & 63];
-		q[1] = b64chars[(v >> 12) & 63];
-		q[2] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < n ? b64chars[v & 63] : '=';
-		if (aw_sigma_pat_add(out, q, 4, AW_SIGMA_LIT) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-int aw_sigma_pat_base64(const struct aw_sigma_pat *in, int variant, struct aw_sigma_pat *out)
-{
-	static const size_t start_cut[3] = {0, 2, 3};
-	static const size_t end_cut[3] = {0, 3, 2};
-	struct aw_sigma_pat enc = {0};
-	unsigned char *buf;
-	size_t shift = variant < 0 ? 0 : (size_t)variant;
-
-	out->len = 0;
-	if (aw_sigma_pat_has_wild(in) || variant > 2 || in->len > AW_SIGMA_PAT_MAX / 2)
-		return -1;
-	buf = malloc(in->len + 3);
-	if (!buf)
-		return -1;
-	memset(buf, ' ', shift);
-	if (in->len)
-		memcpy(buf + shift, in->b, in->len);
-	if (b64_append(&enc, buf, in->len + shift) < 0) {
-		free(buf);
-		aw_sigma_pat_free(&enc);
-		return -1;
-	}
-	free(buf);
-	size_t from = 0, to = enc.len;
-	if (variant >= 0) {
-		/* pySigma SigmaBase64OffsetModifier: start offsets (0, 2, 3), end offsets
-		 * (none, -3, -2) chosen by (len + shift) % 3 */
-		from = start_cut[shift];
-		size_t cut = end_cut[(in->len + shift) % 3];
-		to = enc.len >= cut ? enc.len - cut : 0;
-		if (from > to)
-			from = to;
-	}
-	int rc = aw_sigma_pat_add(out, enc.b ? enc.b + from : "", to - from, AW_SIGMA_LIT);
-	aw_sigma_pat_free(&enc);
-	return rc;
-}
-
-int aw_sigma_pat_utf16(const struct aw_sigma_pat *in, enum aw_sigma_utf16 how,
-		       struct aw_sigma_pat *out)
-{
-	out->len = 0;
-	if (aw_sigma_pat_add(out, "\xFF\xFE", how == AW_SIGMA_UTF16BOM ? 2 : 0, AW_SIGMA_LIT) < 0)
-		return -1;
-	for (size_t i = 0; i < in->len;) {
-		if (in->w[i] != AW_SIGMA_LIT) {
-			if (aw_sigma_pat_add(out, in->b + i, 1, (enum aw_sigma_wild)in->w[i]) < 0)
-				return -1;
-			i++;
-			continue;
-		}
-		size_t run = 0;
-		while (i + run < in->len && in->w[i + run] == AW_SIGMA_LIT)
-			run++;
-		const unsigned char *s = (const unsigned char *)in->b + i;
-		if (utf8_seq(s, run) == 0)
-			return -1;
-		size_t k = 0;
-		uint32_t cp = next_cp(s, run, &k, false);
-		uint16_t units[2];
-		size_t nu = 1;
-		if (cp >= 0x10000) {
-			units[0] = (uint16_t)(0xD800 + ((cp - 0x10000) >> 10));
-			units[1] = (uint16_t)(0xDC00 + ((cp - 0x10000) & 0x3FF));
-			nu = 2;
-		} else {
-			units[0] = (uint16_t)cp;
-		}
-		for (size_t u = 0; u < nu; u++) {
-			char two[2];
-			if (how == AW_SIGMA_UTF16BE) {
-				two[0] = (char)(units[u] >> 8);
-				two[1] = (char)(units[u] & 0xFF);
-			} else {
-				two[0] = (char)(units[u] & 0xFF);
-				two[1] = (char)(units[u] >> 8);
-			}
-			if (aw_sigma_pat_add(out, two, 2, AW_SIGMA_LIT) < 0)
-				return -1;
-		}
-		i += k;
-	}
-	return 0;
-}
-
-static bool word_byte(const struct aw_sigma_pat *p, size_t i)
-{
-	unsigned char c = (unsigned char)p->b[i];
-
-	/* Python's \w is Unicode-aware: count any non-ASCII byte as part of a word. */
-	return p->w[i] == AW_SIGMA_LIT && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-					   (c >= '0' && c <= '9') || c == '_' || c >= 0x80);
-}
-
-static bool windash_at(const struct aw_sigma_pat *p, size_t i)
-{
-	if (p->w[i] != AW_SIGMA_LIT || (p->b[i] != '-' && p->b[i] != '/'))
-		return false;
-	/* \B before: start of the run or a non-word character; \b after: a word char */
-	bool before = i == 0 || p->w[i - 1] != AW_SIGMA_LIT || !word_byte(p, i - 1);
-	return before && i + 1 < p->len && word_byte(p, i + 1);
-}
-
-size_t aw_sigma_pat_windash_count(const struct aw_sigma_pat *in)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < in->len; i++)
-		n += windash_at(in, i);
-	return n;
-}
-
-int aw_sigma_pat_windash(const struct aw_sigma_pat *in, size_t idx, struct aw_sigma_pat *out)
-{
-	static const char *const dash[5] = {"-", "/", "\xE2\x80\x93", "\xE2\x80\x94",
-					    "\xE2\x80\x95"};
-
-	out->len = 0;
-	if (aw_sigma_pat_add(out, "", 0, AW_SIGMA_LIT) < 0)
-		return -1;
-	for (size_t i = 0; i < in->len; i++) {
-		int rc;
-		if (windash_at(in, i)) {
-			const char *d = dash[idx % 5];
-			idx /= 5;
-			rc = aw_sigma_pat_add(out, d, strlen(d), AW_SIGMA_LIT);
-		} else {
-			rc = aw_sigma_pat_add(out, in->b + i, 1, (enum aw_sigma_wild)in->w[i]);
-		}
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
 }

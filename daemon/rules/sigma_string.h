@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -59,6 +60,8 @@ char *aw_sigma_pat_text(const struct aw_sigma_pat *p);
 size_t aw_sigma_pat_required(const struct aw_sigma_pat *p, char *buf, size_t cap);
 
 /* --- value transforms (modifiers that rewrite the value, sigma.md §1.5) ----------- */
+
+/* Implemented in sigma_modifiers.c, with the rest of the modifiers. */
 
 /* out = base64 of the literal bytes of in (standard alphabet, padded). variant -1 is
  * plain base64; 0, 1, 2 are pySigma's base64offset variants (the value shifted by 0, 1,
@@ -126,5 +129,9 @@ bool aw_sigma_text_contains(const char *a, size_t alen, const char *b, size_t bl
 
 /* Fold src into dst (same length; dst may equal src). */
 void aw_sigma_fold(char *dst, const char *src, size_t len);
+
+/* The code point of the well-formed UTF-8 sequence at s (n bytes available) and its
+ * length in *len; *len is 0 (and the result 0) when s does not start with one. */
+uint32_t aw_sigma_utf8_decode(const char *s, size_t n, size_t *len);
 
 #endif
