@@ -6,6 +6,7 @@
  * never appear in a message: only their key and where they came from. Parsing and
  * formatting of values live in optparse.c, resolving secrets in secret.c. */
 #include "options_int.h"
+#include "strutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -233,32 +234,6 @@ int aw_options_defaults(const struct aw_option *tbl, void *conf, struct aw_error
 
 /* --- applying a map ------------------------------------------------------------ */
 
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	size_t row[65];
-
-	if (la > 64 || lb > 64)
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 static const struct aw_option *find_option(const struct aw_option *tbl, const char *key)
 {
 	for (const struct aw_option *o = tbl; o && o->key; o++)
@@ -274,7 +249,7 @@ static void unknown_key(const struct aw_option *tbl, const struct aw_node *keyno
 	size_t bestd = 3;
 
 	for (const struct aw_option *o = tbl; o && o->key; o++) {
-		size_t d = edit_distance(keynode->value, o->key);
+		size_t d = aw_edit_distance(keynode->value, o->key, false);
 		if (d < bestd) {
 			bestd = d;
 			best = o;

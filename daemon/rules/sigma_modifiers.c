@@ -8,6 +8,7 @@
  * capped at the compile context's variant limit: over it, the rule is refused, never
  * cut short. */
 #include "sigma_item_int.h"
+#include "strutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,36 +37,13 @@ static const struct {
 
 /* --- modifier chain ------------------------------------------------------------- */
 
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	size_t row[32];
-
-	if (la >= 31 || lb >= 31)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t prev = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t cur = row[j];
-			size_t sub = prev + (tolower((unsigned char)a[i - 1]) != b[j - 1]);
-			size_t best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
-			row[j] = sub < best ? sub : best;
-			prev = cur;
-		}
-	}
-	return row[lb];
-}
-
 static int unknown_modifier(const char *name, struct aw_error *err)
 {
 	const char *best = NULL;
 	size_t bestd = 3;
 
 	for (size_t k = 0; k < sizeof mod_names / sizeof mod_names[0]; k++) {
-		size_t d = edit_distance(name, mod_names[k].name);
+		size_t d = aw_edit_distance(name, mod_names[k].name, true);
 		if (d < bestd && d * 2 < strlen(mod_names[k].name) + 1) {
 			bestd = d;
 			best = mod_names[k].name;
