@@ -298,8 +298,6 @@ static void diff_one(struct aw_plugin_ctx *ctx, void *ud)
 	aw_pipeline_remove(ctx, conf);
 }
 
-static bool is_running(struct aw_daemon *d, const char *name);
-
 struct find_name {
 	const char *name;
 	bool found;
@@ -341,7 +339,6 @@ static void do_reload(struct aw_daemon *d)
 				     "aiwatchd to move it"));
 		goto fail;
 	}
-	apply_log_conf(&next->core.log);
 	/* Rules are re-read on every reload (the files may have changed even when the
 	 * configuration did not). Open correlation windows move to the new engine. */
 	struct aw_error_list rerrs = {0};
@@ -352,6 +349,7 @@ static void do_reload(struct aw_daemon *d)
 		aw_engine_free(e);
 		goto fail;
 	}
+	apply_log_conf(&next->core.log);
 	save_engine_state(d);
 	{
 		struct aw_error err;

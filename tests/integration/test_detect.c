@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../unit/testutil.h"
 
@@ -117,6 +118,77 @@ START_TEST(rule_pack_alerts_and_stable_ids_across_kill9)
 }
 END_TEST
 
+static const char vault_rule[] =
+	"title: Vault secret read\n"
+	"id: 7a7a7a7a-0000-4000-8000-000000000001\n"
+	"logsource: {product: azure, service: keyvault}\n"
+	"detection:\n  sel: {OperationName: SecretGet}\n  condition: sel\n";
+
+static char *vault_line(int n)
+{
+	char *s;
+
+	ck_assert_int_ge(asprintf(&s,
+				  "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
+				  "\"TimeGenerated\":\"2026-11-20T10:00:%02dZ\",\"_ItemId\":\"v-%d\"}\n",
+				  n % 60, n),
+			 0);
+	return s;
+}
+
+START_TEST(reload_with_a_broken_rule_keeps_the_running_rules)
+{
+	char *dir = aw_test_tmpdir(), *rules, *input, *out, *logp, *yaml, *cfg, *l;
+	struct aw_test_daemon d;
+
+	ck_assert_int_ge(asprintf(&rules, "%s/rules", dir), 0);
+	ck_assert_int_eq(mkdir(rules, 0700), 0);
+	free(aw_test_write(rules, "vault.yml", vault_rule, 0600));
+	ck_assert_int_ge(asprintf(&input, "%s/in.jsonl", dir), 0);
+	ck_assert_int_ge(asprintf(&out, "%s/alerts.jsonl", dir), 0);
+	ck_assert_int_ge(asprintf(&logp, "%s/daemon.log", dir), 0);
+	free(aw_test_write(NULL, input, "", 0600));
+	ck_assert_int_ge(asprintf(&yaml,
+				  "state_directory: %s/state\nhttp_listen: 127.0.0.1:0\n"
+				  "rules:\n  paths: [%s]\n"
+				  "inputs:\n  - type: file\n    name: in\n    paths: [%s]\n"
+				  "    poll_interval: 50ms\n"
+				  "outputs:\n  - type: file\n    name: out\n    path: %s\n",
+				  dir, rules, input, out),
+			 0);
+	cfg = aw_test_write(dir, "aiwatchd.yaml", yaml, 0600);
+	const char *args[] = {"--config", cfg, NULL};
+	aw_test_daemon_start(&d, logp, args);
+	aw_test_daemon_port(&d);
+
+	/* Break the rule file (an unknown modifier) and reload: rejected, old rules run. */
+	free(aw_test_write(rules, "vault.yml",
+			   "title: Vault secret read\nid: 7a7a7a7a-0000-4000-8000-000000000001\n"
+			   "logsource: {product: azure, service: keyvault}\n"
+			   "detection:\n  sel: {OperationName|contain: SecretGet}\n"
+			   "  condition: sel\n",
+			   0600));
+	kill(d.pid, SIGHUP);
+	ck_assert_msg(aw_test_wait_log(&d, "reload rejected", 10000), "reload not rejected");
+	ck_assert_msg(aw_test_wait_log(&d, "unknown modifier", 1000), "reason not logged");
+	l = vault_line(1);
+	free(aw_test_write(NULL, input, l, 0600));
+	free(l);
+	ck_assert_uint_eq(aw_test_wait_lines(out, 1, 10000), 1);
+	ck_assert_double_eq(aw_test_metric(d.port, "aiwatch_reloads_total{result=\"failure\"}"), 1);
+	ck_assert_int_eq(aw_test_daemon_stop(&d, SIGTERM, 10000), 0);
+	aw_test_daemon_free(&d);
+	aw_test_rmtree(dir);
+	free(dir);
+	free(rules);
+	free(input);
+	free(out);
+	free(logp);
+	free(yaml);
+	free(cfg);
+}
+END_TEST
+
 static Suite *detect_suite(void)
 {
 	Suite *s = suite_create("detect");
@@ -124,6 +196,7 @@ static Suite *detect_suite(void)
 
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, rule_pack_alerts_and_stable_ids_across_kill9);
+	tcase_add_test(tc, reload_with_a_broken_rule_keeps_the_running_rules);
 	suite_add_tcase(s, tc);
 	return s;
 }
