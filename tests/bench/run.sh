@@ -231,8 +231,10 @@ if [ "$PROFILE" = 1 ]; then
 			echo
 			echo "Profile: perf record -g of the full-pack replay on the openai corpus (top functions, self time)"
 			perf record -q -g -o "$WORK/perf.data" -- "${TASKSET[@]}" "$AIWATCHD" replay --rules "$PACK" --format none "$OPENAI" 2>&1 | tail -1
-			perf report -i "$WORK/perf.data" --stdio --no-children --sort symbol 2>/dev/null |
-				grep -E '^ +[0-9]' | head -25
+			# awk, not head: an early-closed pipe would end the script (pipefail).
+			perf report -i "$WORK/perf.data" --stdio --no-children -g none --sort symbol 2>/dev/null |
+				awk '/^ +[0-9]/ && n++ < 25'
+			echo "(call chains: perf report -i $WORK/perf.data --children; a -O2 -g -fno-omit-frame-pointer build attributes them best)"
 		} | tee -a "$REPORT"
 	else
 		say "run.sh: --profile needs perf (linux-perf)"
