@@ -70,9 +70,9 @@ static int track_push(struct pl_track *t, uint64_t seq, uint32_t n)
 /* Highest seq below which everything is durable. */
 static uint64_t track_durable(const struct pl_track *t)
 {
-	if (t->len == 0)
-		return t->issued;
-	return t->ring[t->head].seq - 1;
+	uint64_t d = t->len == 0 ? t->issued : t->ring[t->head].seq - 1;
+
+	return t->held && d >= t->held ? t->held - 1 : d;
 }
 
 /* One record of event `seq` is acknowledged by one output. */
@@ -255,18 +255,24 @@ uint64_t aw_input_emit(struct aw_plugin_ctx *ctx, const struct aw_event *ev, boo
 
 	t->issued = e.seq;
 	aw_metric_inc(ctx->m_events);
-	/* The pending entry must exist before the engine queues records that may be
-	 * acknowledged; it is pushed with a count of 0 and fixed up after. */
-	if (track_push(t, e.seq, 0) != 0) {
-		aw_log(AW_LOG_ERR, "pipeline", "out of memory tracking an event",
-		       AW_S("input", ctx->name), AW_S("origin", ev->origin));
-	} else {
-		t->ring[(t->head + t->len - 1) % t->cap].remaining = UINT32_MAX;
-	}
+	/* The pending entry exists before the engine queues records; its count is set
+	 * once they are queued (nothing is acknowledged during the evaluation: answers
+	 * are handled in the idle pass). */
+	if (track_push(t, e.seq, 0) != 0)
+		e.failed = 1;
 	if (aw_engine_eval(p->engine, ev, emit_record, &e, &err) < 0) {
 		aw_metric_inc(p->m_engine_errors);
 		aw_log(AW_LOG_ERR, "pipeline", "engine failed on an event",
 		       AW_S("input", ctx->name), AW_S("origin", ev->origin), AW_S("error", err.msg));
+	}
+	if (e.failed && !t->held) {
+		/* Out of memory: this event's alerts are not all queued. Hold the
+		 * input's checkpoint before it, so a restart evaluates it again. */
+		t->held = e.seq;
+		aw_log(AW_LOG_ERR, "pipeline",
+		       "out of memory queueing an event's records; the input's checkpoint stays "
+		       "before it until a restart",
+		       AW_S("input", ctx->name), AW_S("origin", ev->origin));
 	}
 	if (t->len && t->ring[(t->head + t->len - 1) % t->cap].seq == e.seq) {
 		struct pl_pending *pe = &t->ring[(t->head + t->len - 1) % t->cap];

@@ -25,6 +25,9 @@ struct pl_track {
 	struct aw_plugin_ctx *ctx;  /* NULL once the input is gone */
 	uint64_t issued;            /* last sequence number handed out */
 	uint64_t reported;          /* last durable() value given to the input */
+	uint64_t held;              /* first event whose records could not all be queued
+	                               (out of memory); durable never passes it, so a
+	                               restart reads it again. 0: none */
 	/* Ring of pending events in increasing seq order. Its size is bounded by the
 	 * records queued for outputs, which max_queue_bytes bounds. */
 	struct pl_pending *ring;
