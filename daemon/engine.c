@@ -165,7 +165,7 @@ static const char *fold_text(struct aw_engine *e, const char *s, size_t len)
 		e->folded_cap = cap;
 	}
 	for (size_t i = 0; i < len; i++)
-		e->folded[i] = (char)tolower((unsigned char)s[i]);
+		e->folded[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
 	e->folded[len] = '\0';
 	return e->folded;
 }
@@ -363,6 +363,7 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 	const struct aw_rs_route *route;
 	const char *service, *folded = NULL;
 	char category[128];
+	uint64_t catmask;
 	struct event_ids ids = {.ready = false};
 
 	e->ev = ev;
@@ -378,18 +379,21 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 	}
 	if (!e->rs || e->rs->nroutes == 0)
 		return e->yielded;
-	if (aw_event_view_reset(e->view, ev->json, ev->len, err) != 0)
+	if (aw_event_view_reset_tokens(e->view, ev->json, ev->len, ev->tokens, err) != 0)
 		return aw_error_prefix(err, "%s", ev->origin);
 	aw_logsource_classify(ev->table, e->view, &service, category, sizeof category);
 	route = aw_ruleset_route(e->rs, service);
 	if (!route)
 		return e->yielded;
+	catmask = aw_ruleset_category_mask(route, category);
 	for (size_t i = 0; i < route->n; i++) {
 		struct aw_rs_rule *rr = &e->rs->rules[route->rules[i]];
 		bool pass = true;
-		if (rr->rule->category && strcasecmp(rr->rule->category, category) != 0)
+		if (rr->cat >= 0 &&
+		    (rr->cat < AW_RS_MAX_CATS ? !(catmask >> rr->cat & 1)
+					      : strcasecmp(rr->rule->category, category) != 0))
 			continue;
-		if (rr->literal) {
+		if (rr->literal && rr->costly) {
 			if (!folded && !(folded = fold_text(e, ev->json, ev->len)))
 				return aw_error_set(err, "%s: out of memory", ev->origin);
 			if (!memmem(folded, ev->len, rr->literal, rr->literal_len))

@@ -9,11 +9,16 @@
 
 #include <stddef.h>
 
+struct aw_json_tokens;
+
 struct aw_event {
 	const char *json;       /* one JSON object, NUL-terminated */
 	size_t len;             /* strlen(json) */
 	const char *table;      /* the `Type` value; "" when absent */
 	const char *origin;     /* where it came from, for messages: "path:line" */
+	/* Optional (NULL): json's tokens as json_tok.c made them when the input already
+	 * validated the record, so the engine does not tokenize it a second time. */
+	const struct aw_json_tokens *tokens;
 };
 
 struct aw_record {

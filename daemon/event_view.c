@@ -14,15 +14,12 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json_scan.h"
-
-#define JSMN_STATIC
-#define JSMN_PARENT_LINKS
-#define JSMN_STRICT
-#include <jsmn.h>
+#include "json_tok.h"
 
 #define AW_VIEW_MIN_TOKENS  256
 #define AW_VIEW_MAX_DEPTH   64 /* object/array nesting inside one doc */
@@ -36,7 +33,6 @@ struct tok_aux {
 	const char *s; /* STRING: unescaped bytes, NULL until first needed */
 	size_t len;
 	int child; /* STRING: 0 not looked at, -1 no JSON text, else its doc index */
-	bool esc;  /* STRING: raw bytes hold a backslash */
 };
 
 struct doc {
@@ -45,6 +41,20 @@ struct doc {
 	int base; /* first token in v->tok */
 	int ntok;
 	int nest; /* 0 for the record, 1 for JSON text in one of its strings, ... */
+};
+
+#define AW_VIEW_MEMO 128 /* slots of the per-event field memo (a power of two) */
+
+#define AW_VIEW_MEMO_NAME 48 /* longer field names are not remembered */
+
+struct memo {
+	uint64_t gen; /* the event it was filled for */
+	size_t len;
+	bool found;
+	int d, i;
+	/* a copy: a field_ref freed and another made at the same address (alert.c
+	 * makes them on the fly) must not find the old one's answer */
+	char name[AW_VIEW_MEMO_NAME];
 };
 
 struct chunk {
@@ -57,16 +67,21 @@ struct aw_event_view {
 	size_t max_tokens;
 	jsmntok_t *tok;
 	struct tok_aux *aux;
+	bool *esc; /* per token: a STRING whose raw bytes hold a backslash */
 	size_t tcap, tused;
 	struct doc *docs;
 	size_t dcap, ndocs;
 	int *keys; /* token indices of the record's top-level keys */
 	size_t kcap, nkeys;
+	int *ktab; /* open-addressing table of those keys by key_hash; -1 = empty */
+	size_t ktab_cap; /* a power of two, at least twice nkeys */
 	struct chunk *chunks, *cur;
 	size_t arena_cap; /* bytes reserved by all chunks */
 	const char *json;
 	size_t len;
 	bool valid;
+	uint64_t gen; /* events seen: memo entries of older events never match */
+	struct memo memo[AW_VIEW_MEMO];
 };
 
 /* --- arena --------------------------------------------------------------------- */
@@ -156,6 +171,10 @@ static int grow_tokens(struct aw_event_view *v)
 	if (!a)
 		return -1;
 	v->aux = a;
+	bool *e = realloc(v->esc, ncap * sizeof *e);
+	if (!e)
+		return -1;
+	v->esc = e;
 	v->tcap = ncap;
 	return 0;
 }
@@ -192,89 +211,41 @@ static int push_key(struct aw_event_view *v, int tok)
 
 /* --- tokenizing and checking ------------------------------------------------------ */
 
-/* jsmn accepts some shapes JSON does not (a key without a value, a primitive that is
- * not one); walk the tokens once so that every later walk can trust key/value pairs.
- * Returns the index after the subtree at i, or -1. */
-static int check_value(const char *js, const jsmntok_t *t, int n, int i, int depth, bool *deep)
-{
-	int j;
-
-	if (i >= n)
-		return -1;
-	switch (t[i].type) {
-	case JSMN_PRIMITIVE:
-		if (t[i].size != 0 ||
-		    !aw_json_primitive_ok(js + t[i].start, (size_t)(t[i].end - t[i].start)))
-			return -1;
-		return i + 1;
-	case JSMN_STRING:
-		return t[i].size == 0 ? i + 1 : -1;
-	case JSMN_OBJECT:
-	case JSMN_ARRAY:
-		break;
-	default:
-		return -1;
-	}
-	if (depth >= AW_VIEW_MAX_DEPTH) {
-		*deep = true;
-		return -1;
-	}
-	j = i + 1;
-	for (int k = 0; k < t[i].size; k++) {
-		if (t[i].type == JSMN_OBJECT) {
-			if (j >= n || t[j].type != JSMN_STRING || t[j].size != 1)
-				return -1;
-			j++;
-		}
-		j = check_value(js, t, n, j, depth + 1, deep);
-		if (j < 0)
-			return -1;
-	}
-	return j;
-}
-
 enum parse_rc { PARSE_OK = 0, PARSE_BAD = -1, PARSE_TOO_MANY = -2, PARSE_DEEP = -3 };
 
-/* Tokenize js into v->tok[base...], growing the array up to max_tokens. On success
- * *ntok is the count and the aux entries are initialized. */
+/* Tokens [base, base+n) are new: nothing is known about them yet. */
+static void init_aux(struct aw_event_view *v, int base, int n)
+{
+	for (int i = 0; i < n; i++)
+		v->aux[base + i] = (struct tok_aux){.s = NULL, .len = 0, .child = 0};
+}
+
+/* Tokenize (and validate) js into v->tok[base...], growing the array up to
+ * max_tokens. On success *ntok is the count and the aux entries are initialized. */
 static enum parse_rc tokenize(struct aw_event_view *v, const char *js, size_t len, int base,
 			      int *ntok, size_t *errpos)
 {
-	jsmn_parser p;
+	struct aw_jtok_err jerr;
 	int r;
 
 	*errpos = 0;
 	for (;;) {
-		jsmn_init(&p);
-		r = jsmn_parse(&p, js, len, v->tok + base, (unsigned)(v->tcap - (size_t)base));
-		if (r != JSMN_ERROR_NOMEM)
+		r = aw_json_tokenize(js, len, v->tok + base, (unsigned)(v->tcap - (size_t)base),
+				     v->esc + base, AW_VIEW_MAX_DEPTH, &jerr);
+		if (r != AW_JTOK_NOMEM)
 			break;
 		if (grow_tokens(v) < 0)
 			return PARSE_TOO_MANY;
 	}
+	if (r == AW_JTOK_DEEP)
+		return PARSE_DEEP;
 	if (r <= 0) {
-		*errpos = p.pos;
+		*errpos = jerr.pos;
 		return PARSE_BAD;
 	}
-	const jsmntok_t *t = v->tok + base;
-	if (t[0].type != JSMN_OBJECT && t[0].type != JSMN_ARRAY)
+	if (v->tok[base].type != JSMN_OBJECT && v->tok[base].type != JSMN_ARRAY)
 		return PARSE_BAD;
-	size_t trail = aw_json_skip_ws(js, (size_t)t[0].end, len);
-	if (trail < len) {
-		*errpos = trail;
-		return PARSE_BAD;
-	}
-	bool deep = false;
-	if (check_value(js, t, r, 0, 0, &deep) != r)
-		return deep ? PARSE_DEEP : PARSE_BAD;
-	for (int i = 0; i < r; i++) {
-		struct tok_aux *a = &v->aux[base + i];
-		a->s = NULL;
-		a->len = 0;
-		a->child = 0;
-		a->esc = t[i].type == JSMN_STRING &&
-			 memchr(js + t[i].start, '\\', (size_t)(t[i].end - t[i].start)) != NULL;
-	}
+	init_aux(v, base, r);
 	*ntok = r;
 	return PARSE_OK;
 }
@@ -293,7 +264,7 @@ static const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len
 	size_t rawlen = (size_t)(t->end - t->start);
 	struct tok_aux *a = &v->aux[ti];
 
-	if (!a->esc) {
+	if (!v->esc[ti]) {
 		*len = rawlen;
 		return raw;
 	}
@@ -316,6 +287,24 @@ static const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len
 	return a->s;
 }
 
+/* An optional '-' and up to 15 digits: exact in a double, so no strtod (which costs
+ * more than the rest of a field lookup). False for anything else. */
+static bool small_int(const char *s, size_t len, double *out)
+{
+	size_t i = s[0] == '-';
+	uint64_t n = 0;
+
+	if (len <= i || len - i > 15)
+		return false;
+	for (size_t k = i; k < len; k++) {
+		if (s[k] < '0' || s[k] > '9')
+			return false;
+		n = n * 10 + (uint64_t)(s[k] - '0');
+	}
+	*out = i ? -(double)n : (double)n;
+	return true;
+}
+
 /* A string that is a number as a whole ("42", "-1.5e3"): no spaces, no hex, no
  * nan/inf. */
 static bool string_number(const char *s, size_t len, double *out)
@@ -325,6 +314,8 @@ static bool string_number(const char *s, size_t len, double *out)
 
 	if (len == 0 || len > AW_VIEW_NUM_MAX)
 		return false;
+	if (small_int(s, len, out))
+		return true;
 	if (s[0] == '-' || s[0] == '+')
 		i++;
 	bool intpart = aw_json_digits(s, &i, len);
@@ -380,7 +371,8 @@ static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
 			/* A validated JSON number is always followed by a delimiter inside
 			 * the document, so strtod stops within it. */
 			out->kind = AW_VAL_NUMBER;
-			out->num = strtod(raw, NULL);
+			if (!small_int(raw, rawlen, &out->num))
+				out->num = strtod(raw, NULL);
 			out->has_num = true;
 		}
 		break;
@@ -447,6 +439,26 @@ static bool ascii_caseeq(const char *a, const char *b, size_t n)
 	return true;
 }
 
+/* Hash of a key from its length and first and last four bytes with ASCII letters
+ * folded, so exact and case-insensitive lookups probe the same chain. O(1) per key:
+ * records have a dozen columns and rules look up several per event. */
+static uint32_t key_hash(const char *s, size_t n)
+{
+	uint32_t a = 0, b = 0, h;
+
+	if (n >= 4) {
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			a = a << 8 | (unsigned char)s[i];
+	}
+	a |= 0x20202020u;
+	b |= 0x20202020u;
+	h = (a * 0x9E3779B1u) ^ (b * 0x85EBCA77u) ^ ((uint32_t)n * 0xC2B2AE3Du);
+	return h ^ (h >> 15);
+}
+
 static bool key_is(struct aw_event_view *v, int d, int k, const char *name, size_t len, bool ci)
 {
 	const jsmntok_t *t = &v->tok[v->docs[d].base + k];
@@ -454,7 +466,7 @@ static bool key_is(struct aw_event_view *v, int d, int k, const char *name, size
 	const char *ks;
 
 	/* unescaped text is never longer than the raw bytes */
-	if (kl < len || (kl != len && !v->aux[v->docs[d].base + k].esc))
+	if (kl < len || (kl != len && !v->esc[v->docs[d].base + k]))
 		return false;
 	ks = tok_string(v, d, k, &kl);
 
@@ -467,9 +479,10 @@ static bool key_is(struct aw_event_view *v, int d, int k, const char *name, size
 static int find_key(struct aw_event_view *v, int d, int obj, const char *name, size_t len, bool ci)
 {
 	if (d == 0 && obj == 0) {
-		for (size_t k = 0; k < v->nkeys; k++)
-			if (key_is(v, 0, v->keys[k], name, len, ci))
-				return v->keys[k] + 1;
+		size_t mask = v->ktab_cap - 1;
+		for (size_t i = key_hash(name, len) & mask; v->ktab[i] >= 0; i = (i + 1) & mask)
+			if (key_is(v, 0, v->ktab[i], name, len, ci))
+				return v->ktab[i] + 1;
 		return -1;
 	}
 	int n = v->tok[v->docs[d].base + obj].size;
@@ -486,6 +499,8 @@ struct visit {
 	aw_val_fn fn;
 	void *ud;
 	bool stopped;
+	bool forked;  /* the path went through an array: more than one place */
+	int d, i;     /* where the (last) value was found */
 };
 
 /* Hand value i (and, for an array, each element) to the callback; true when stopped. */
@@ -515,6 +530,8 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 {
 	if (k == f->nseg) {
 		*found = true;
+		vis->d = d;
+		vis->i = i;
 		return emit(v, d, i, vis);
 	}
 	jsmntype_t type = v->tok[v->docs[d].base + i].type;
@@ -529,6 +546,7 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 	if (type == JSMN_ARRAY) {
 		int n = v->tok[v->docs[d].base + i].size;
 		int j = i + 1;
+		vis->forked = true;
 		for (int e = 0; e < n; e++) {
 			if (walk(v, d, j, f, k, vis, found))
 				return true;
@@ -543,6 +561,34 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 	return false;
 }
 
+/* Where field f was found in this event (or that it is absent), when that is one
+ * place: rules read the same columns over and over, so each is resolved once. */
+static struct memo *memo_slot(struct aw_event_view *v, const struct aw_field_ref *f)
+{
+	return &v->memo[f->hash & (AW_VIEW_MEMO - 1)];
+}
+
+static bool memo_hit(struct aw_event_view *v, const struct aw_field_ref *f, const struct memo *m)
+{
+	return m->gen == v->gen && m->len == f->len && f->len <= AW_VIEW_MEMO_NAME &&
+	       memcmp(m->name, f->name, f->len) == 0;
+}
+
+static void memo_put(struct aw_event_view *v, const struct aw_field_ref *f, bool found, int d,
+		     int i)
+{
+	struct memo *m = memo_slot(v, f);
+
+	if (f->len > AW_VIEW_MEMO_NAME)
+		return;
+	m->gen = v->gen;
+	m->len = f->len;
+	m->found = found;
+	m->d = d;
+	m->i = i;
+	memcpy(m->name, f->name, f->len);
+}
+
 int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn, void *ud,
 		      bool *stopped)
 {
@@ -554,9 +600,19 @@ int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_
 		*stopped = false;
 	if (!v->valid)
 		return 0;
+	const struct memo *m = memo_slot(v, f);
+	if (memo_hit(v, f, m)) {
+		if (m->found)
+			emit(v, m->d, m->i, &vis);
+		if (stopped)
+			*stopped = vis.stopped;
+		return m->found ? 1 : 0;
+	}
 	vi = find_key(v, 0, 0, f->name, f->len, false);
 	if (vi >= 0) {
 		found = true;
+		vis.d = 0;
+		vis.i = vi;
 		emit(v, 0, vi, &vis);
 	} else if (f->nseg > 1) {
 		walk(v, 0, 0, f, 0, &vis, &found);
@@ -565,9 +621,14 @@ int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_
 		vi = find_key(v, 0, 0, f->name, f->len, true);
 		if (vi >= 0) {
 			found = true;
+			vis.d = 0;
+			vis.i = vi;
 			emit(v, 0, vi, &vis);
 		}
 	}
+	/* a walk stopped early may not have seen every place: remember only what is sure */
+	if (!vis.forked)
+		memo_put(v, f, found, vis.d, vis.i);
 	if (stopped)
 		*stopped = vis.stopped;
 	return found ? 1 : 0;
@@ -628,17 +689,65 @@ void aw_event_view_free(struct aw_event_view *v)
 	}
 	free(v->tok);
 	free(v->aux);
+	free(v->esc);
 	free(v->docs);
 	free(v->keys);
+	free(v->ktab);
 	free(v);
 }
 
+/* The top-level keys' hash table; its slots are reused from event to event. */
+static int index_keys(struct aw_event_view *v)
+{
+	size_t cap = 32;
+
+	while (cap < 2 * v->nkeys)
+		cap *= 2;
+	if (cap > v->ktab_cap) {
+		int *t = realloc(v->ktab, cap * sizeof *t);
+		if (!t)
+			return -1;
+		v->ktab = t;
+		v->ktab_cap = cap;
+	}
+	cap = v->ktab_cap;
+	memset(v->ktab, 0xff, cap * sizeof *v->ktab);
+	for (size_t k = 0; k < v->nkeys; k++) {
+		size_t len;
+		const char *name = tok_string(v, 0, v->keys[k], &len);
+		size_t i = key_hash(name, len) & (cap - 1);
+		while (v->ktab[i] >= 0)
+			i = (i + 1) & (cap - 1);
+		v->ktab[i] = v->keys[k];
+	}
+	return 0;
+}
+
+/* Take the tokens an input already made for this text. */
+static int adopt_tokens(struct aw_event_view *v, const struct aw_json_tokens *pre)
+{
+	while (v->tcap < (size_t)pre->n)
+		if (grow_tokens(v) < 0)
+			return -1;
+	memcpy(v->tok, pre->tok, (size_t)pre->n * sizeof *v->tok);
+	memcpy(v->esc, pre->esc, (size_t)pre->n * sizeof *v->esc);
+	init_aux(v, 0, pre->n);
+	return 0;
+}
+
 int aw_event_view_reset(struct aw_event_view *v, const char *json, size_t len, struct aw_error *err)
+{
+	return aw_event_view_reset_tokens(v, json, len, NULL, err);
+}
+
+int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t len,
+			       const struct aw_json_tokens *pre, struct aw_error *err)
 {
 	int ntok = 0;
 	size_t errpos;
 
 	v->valid = false;
+	v->gen++;
 	v->json = json;
 	v->len = len;
 	v->tused = 0;
@@ -651,7 +760,14 @@ int aw_event_view_reset(struct aw_event_view *v, const char *json, size_t len, s
 		return aw_error_set(err, "event of %zu bytes is too large", len);
 	if (!v->tok && grow_tokens(v) < 0)
 		return aw_error_set(err, "out of memory");
-	switch (tokenize(v, json, len, 0, &ntok, &errpos)) {
+	if (pre && pre->n > 0 && pre->tok[0].type == JSMN_OBJECT &&
+	    (size_t)pre->tok[0].end == len) {
+		if ((size_t)pre->n > v->max_tokens)
+			return aw_error_set(err, "too many JSON tokens (limit %zu)", v->max_tokens);
+		if (adopt_tokens(v, pre) < 0)
+			return aw_error_set(err, "out of memory");
+		ntok = pre->n;
+	} else switch (tokenize(v, json, len, 0, &ntok, &errpos)) {
 	case PARSE_OK:
 		break;
 	case PARSE_TOO_MANY:
@@ -673,6 +789,8 @@ int aw_event_view_reset(struct aw_event_view *v, const char *json, size_t len, s
 			return aw_error_set(err, "out of memory");
 		j = skip(v, 0, j + 1);
 	}
+	if (index_keys(v) < 0)
+		return aw_error_set(err, "out of memory");
 	v->valid = true;
 	return 0;
 }
@@ -686,8 +804,9 @@ const char *aw_event_view_text(const struct aw_event_view *v, size_t *len)
 
 size_t aw_event_view_footprint(const struct aw_event_view *v)
 {
-	return v->tcap * (sizeof *v->tok + sizeof *v->aux) + v->dcap * sizeof *v->docs +
-	       v->kcap * sizeof *v->keys + v->arena_cap;
+	return v->tcap * (sizeof *v->tok + sizeof *v->aux + sizeof *v->esc) +
+	       v->dcap * sizeof *v->docs +
+	       v->kcap * sizeof *v->keys + v->ktab_cap * sizeof *v->ktab + v->arena_cap;
 }
 
 /* --- field references ----------------------------------------------------------------- */
@@ -703,6 +822,9 @@ int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error 
 	f->name = strdup(name);
 	if (!f->name)
 		goto oom;
+	f->hash = 2166136261u;
+	for (size_t i = 0; i < f->len; i++)
+		f->hash = (f->hash ^ (unsigned char)name[i]) * 16777619u;
 	if (!strchr(name, '.'))
 		return 0;
 	for (const char *p = name; *p; p++)

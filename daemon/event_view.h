@@ -1,7 +1,7 @@
 /* A read-only view of one event for rule evaluation.
  *
- * aw_event_view_reset() tokenizes the event's top-level JSON object once (jsmn, no
- * tree); a field is then found by column name: the literal key first, then as a dotted
+ * aw_event_view_reset() tokenizes the event's JSON object once (json_tok.c, no tree;
+ * or adopts the tokens the input already made); a field is then found by column name: the literal key first, then as a dotted
  * path through nested objects and through columns that hold JSON text (properties_s,
  * Properties, Claims, ExtendedProperties, Entities, ...), which are tokenized lazily, at
  * most once per event. Arrays are traversed element-wise (a rule value matches if any
@@ -44,6 +44,7 @@ struct aw_field_ref {
 	size_t len;
 	char **seg;           /* path segments, when the name contains dots */
 	size_t nseg;
+	unsigned hash;        /* of name, for the view's per-event memo */
 };
 
 int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error *err);
@@ -60,6 +61,12 @@ void aw_event_view_free(struct aw_event_view *v);
  * 0, or -1 when the event is not one JSON object (err says why). */
 int aw_event_view_reset(struct aw_event_view *v, const char *json, size_t len,
 			struct aw_error *err);
+
+/* The same, with the tokens json_tok.c already made for this text (an input that
+ * validated the record); NULL, or tokens that do not cover the text, means tokenize. */
+struct aw_json_tokens;
+int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t len,
+			       const struct aw_json_tokens *pre, struct aw_error *err);
 
 /* Called for each value found; return non-zero to stop the iteration. */
 typedef int (*aw_val_fn)(void *ud, const struct aw_val *val);

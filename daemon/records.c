@@ -1,11 +1,11 @@
 /* Turning an input document into events.
  *
- * Every document is first checked with jsmn (no allocation for ordinary records):
- * the tokens are walked once to prove the bytes are one well-formed JSON object,
- * nested no deeper than AW_RECORDS_MAX_DEPTH, and to find the top-level keys that
- * classify it. A Log Analytics record (has a string `Type`) is delivered as its own
- * bytes. Diagnostic-settings records are rebuilt with json-c under Log Analytics
- * column names by records_map.c. */
+ * Every document is first tokenized by json_tok.c, which also proves it is one
+ * well-formed JSON value nested no deeper than AW_RECORDS_MAX_DEPTH (no allocation for
+ * ordinary records); its top-level keys classify it. A Log Analytics record (has a
+ * string `Type`) is delivered as its own bytes with those tokens, so the engine does
+ * not tokenize it again. Diagnostic-settings records are rebuilt with json-c under
+ * Log Analytics column names by records_map.c. */
 #include "records.h"
 
 #include <json-c/json.h>
@@ -15,11 +15,8 @@
 #include <string.h>
 
 #include "json_scan.h"
+#include "json_tok.h"
 #include "records_int.h"
-
-#define JSMN_STATIC
-#define JSMN_STRICT
-#include <jsmn.h>
 
 #define AW_RECORDS_MAX_DOC ((size_t)16 * 1024 * 1024)
 /* Enough for a Log Analytics row of ~250 columns; larger documents count their tokens
@@ -28,136 +25,6 @@
 /* Records up to this size are copied to the stack to NUL-terminate them. */
 #define AW_RECORDS_STACK_COPY 16384
 #define AW_RECORDS_MAX_TABLE 256
-
-/* ---- validation with jsmn ---------------------------------------------------- */
-
-struct aw_jscan {
-	const char *js;
-	const jsmntok_t *t;
-	int n;
-	int errpos;          /* byte offset of the first problem */
-	bool too_deep;
-};
-
-/* Byte range a token occupies in the text, quotes included. */
-static int tok_begin(const jsmntok_t *t)
-{
-	return t->type == JSMN_STRING ? t->start - 1 : t->start;
-}
-
-static int tok_finish(const jsmntok_t *t)
-{
-	return t->type == JSMN_STRING ? t->end + 1 : t->end;
-}
-
-/* The bytes between two tokens must be whitespace around exactly `sep` (or only
- * whitespace when sep is 0). jsmn tolerates missing or doubled separators; we don't. */
-static bool gap_ok(struct aw_jscan *s, int from, int to, char sep)
-{
-	bool seen = sep == 0;
-
-	for (int i = from; i < to; i++) {
-		char c = s->js[i];
-		if (aw_json_is_ws(c))
-			continue;
-		if (c == sep && !seen) {
-			seen = true;
-			continue;
-		}
-		s->errpos = i;
-		return false;
-	}
-	if (!seen)
-		s->errpos = to;
-	return seen;
-}
-
-static bool string_ok(struct aw_jscan *s, const jsmntok_t *t)
-{
-	for (int i = t->start; i < t->end; i++) {
-		if ((unsigned char)s->js[i] < 0x20) {
-			s->errpos = i;
-			return false;
-		}
-	}
-	return true;
-}
-
-/* Check the value at token i and everything under it; returns the index after it, or
- * -1. Recursion is bounded by AW_RECORDS_MAX_DEPTH. */
-static int scan_value(struct aw_jscan *s, int i, int depth)
-{
-	const jsmntok_t *t;
-	int pos, j;
-
-	if (i >= s->n) {
-		s->errpos = 0;
-		return -1;
-	}
-	t = &s->t[i];
-	switch (t->type) {
-	case JSMN_PRIMITIVE:
-		if (t->size != 0 ||
-		    !aw_json_primitive_ok(s->js + t->start, (size_t)(t->end - t->start))) {
-			s->errpos = t->start;
-			return -1;
-		}
-		return i + 1;
-	case JSMN_STRING:
-		if (t->size != 0) {
-			s->errpos = t->end;
-			return -1;
-		}
-		return string_ok(s, t) ? i + 1 : -1;
-	case JSMN_OBJECT:
-	case JSMN_ARRAY:
-		break;
-	default:
-		s->errpos = t->start;
-		return -1;
-	}
-	if (depth >= AW_RECORDS_MAX_DEPTH) {
-		s->too_deep = true;
-		s->errpos = t->start;
-		return -1;
-	}
-	if (t->end < 0) {
-		s->errpos = t->start;
-		return -1;
-	}
-	pos = t->start + 1;
-	j = i + 1;
-	for (int k = 0; k < t->size; k++) {
-		if (j >= s->n) {
-			s->errpos = pos;
-			return -1;
-		}
-		if (!gap_ok(s, pos, tok_begin(&s->t[j]), k > 0 ? ',' : 0))
-			return -1;
-		if (t->type == JSMN_OBJECT) {
-			const jsmntok_t *key = &s->t[j];
-			if (key->type != JSMN_STRING || key->size != 1 || !string_ok(s, key)) {
-				s->errpos = tok_begin(key);
-				return -1;
-			}
-			if (j + 1 >= s->n) {
-				s->errpos = key->end;
-				return -1;
-			}
-			if (!gap_ok(s, tok_finish(key), tok_begin(&s->t[j + 1]), ':'))
-				return -1;
-			j++;
-		}
-		int next = scan_value(s, j, depth + 1);
-		if (next < 0)
-			return -1;
-		pos = tok_finish(&s->t[j]);
-		j = next;
-	}
-	if (!gap_ok(s, pos, t->end - 1, 0))
-		return -1;
-	return j;
-}
 
 /* Index of the token after the subtree at i (tokens already validated). */
 static int tok_skip(const jsmntok_t *t, int i)
@@ -187,7 +54,7 @@ static int deliver_mapped(json_object *rec, const char *origin, aw_records_fn fn
 			  bool *stop, char *why, size_t whysz)
 {
 	json_object *out, *type;
-	struct aw_event ev;
+	struct aw_event ev = {.tokens = NULL};
 	size_t n = 0;
 
 	/* A records array may carry Log Analytics records too: they pass as they are. */
@@ -216,7 +83,7 @@ static int deliver_mapped(json_object *rec, const char *origin, aw_records_fn fn
 static int parse_diagnostic(const char *buf, size_t len, const char *origin, bool wrapped,
 			    aw_records_fn fn, void *ud, size_t *bad, struct aw_error *err)
 {
-	/* Nesting was checked by the jsmn pass; json-c's own limit only has to be above it. */
+	/* Nesting was checked by the tokenizer; json-c's own limit only has to be above it. */
 	struct json_tokener *tok = json_tokener_new_ex(AW_RECORDS_MAX_DEPTH + 2);
 	json_object *doc = NULL, *arr;
 	char why[256];
@@ -271,9 +138,12 @@ out:
 }
 
 /* The fast path: the record's own bytes, NUL-terminated in a copy. */
-static int deliver_la(const char *buf, const jsmntok_t *obj, const jsmntok_t *type,
-		      const char *origin, aw_records_fn fn, void *ud, struct aw_error *err)
+static int deliver_la(const char *buf, jsmntok_t *toks, bool *esc, int ntok,
+		      const jsmntok_t *type, const char *origin, aw_records_fn fn, void *ud,
+		      struct aw_error *err)
 {
+	const jsmntok_t *obj = &toks[0];
+	struct aw_json_tokens pre;
 	char table[AW_RECORDS_MAX_TABLE];
 	char stackbuf[AW_RECORDS_STACK_COPY];
 	char *copy = stackbuf;
@@ -296,10 +166,18 @@ static int deliver_la(const char *buf, const jsmntok_t *obj, const jsmntok_t *ty
 	}
 	memcpy(copy, buf + obj->start, n);
 	copy[n] = '\0';
-	ev.json = copy;
-	ev.len = n;
-	ev.table = table;
-	ev.origin = origin;
+	/* the copy starts at the object: offsets move with it (after the last use of the
+	 * Type token, which may be moved too) */
+	if (obj->start != 0) {
+		int shift = obj->start;
+		for (int i = 0; i < ntok; i++) {
+			toks[i].start -= shift;
+			toks[i].end -= shift;
+		}
+	}
+	pre = (struct aw_json_tokens){.tok = toks, .esc = esc, .n = ntok};
+	ev = (struct aw_event){.json = copy, .len = n, .table = table, .origin = origin,
+			       .tokens = &pre};
 	fn(ud, &ev);
 	if (copy != stackbuf)
 		free(copy);
@@ -310,10 +188,12 @@ int aw_records_parse(const char *buf, size_t len, const char *origin, aw_records
 		     void *ud, size_t *bad, struct aw_error *err)
 {
 	jsmntok_t stack_toks[AW_RECORDS_STACK_TOKENS];
+	bool stack_esc[AW_RECORDS_STACK_TOKENS];
 	jsmntok_t *toks = stack_toks;
-	jsmn_parser p;
-	struct aw_jscan scan;
-	int ntok, rc = -1, end;
+	bool *esc = stack_esc;
+	unsigned cap = AW_RECORDS_STACK_TOKENS;
+	struct aw_jtok_err jerr;
+	int ntok, rc = -1;
 	int i_type = -1, i_records = -1;
 	bool has_time = false, has_diag_key = false;
 
@@ -322,55 +202,40 @@ int aw_records_parse(const char *buf, size_t len, const char *origin, aw_records
 	if (len > AW_RECORDS_MAX_DOC)
 		return aw_error_set(err, "%s: document too large (%zu bytes, limit 16 MiB)", origin,
 				    len);
-	jsmn_init(&p);
-	ntok = jsmn_parse(&p, buf, len, toks, AW_RECORDS_STACK_TOKENS);
-	if (ntok == JSMN_ERROR_NOMEM) {
-		jsmn_init(&p);
-		int need = jsmn_parse(&p, buf, len, NULL, 0);
-		if (need <= 0)
-			return aw_error_set(err, "%s: not valid JSON", origin);
-		toks = malloc((size_t)need * sizeof *toks);
-		if (!toks)
-			return aw_error_set(err, "%s: out of memory (%d JSON tokens)", origin, need);
-		jsmn_init(&p);
-		ntok = jsmn_parse(&p, buf, len, toks, (unsigned)need);
+	for (;;) {
+		ntok = aw_json_tokenize(buf, len, toks, cap, esc, AW_RECORDS_MAX_DEPTH, &jerr);
+		if (ntok != AW_JTOK_NOMEM)
+			break;
+		/* a document with more tokens than bytes/2 cannot exist: bounded growth */
+		if (toks != stack_toks) {
+			free(toks);
+			free(esc);
+		}
+		cap *= 4;
+		toks = malloc((size_t)cap * sizeof *toks);
+		esc = malloc((size_t)cap * sizeof *esc);
+		if (!toks || !esc) {
+			aw_error_set(err, "%s: out of memory (%u JSON tokens)", origin, cap);
+			goto out;
+		}
 	}
-	if (ntok < 0) {
-		/* jsmn reports a stray word after the record as "partial" too; only a
-		 * truncated container or string really ends early. */
-		bool early = ntok == JSMN_ERROR_PART &&
-			     (p.pos >= len || buf[p.pos] == '\0' || buf[p.pos] == '"');
-		aw_error_set(err, "%s: not valid JSON (%s at byte %u)", origin,
-			     early ? "ends early" : "unexpected data", p.pos);
+	if (ntok == AW_JTOK_DEEP) {
+		aw_error_set(err, "%s: nested deeper than %d levels", origin, AW_RECORDS_MAX_DEPTH);
 		goto out;
 	}
-	if (ntok == 0) {
-		aw_error_set(err, "%s: empty document", origin);
+	if (ntok < 0) {
+		if (aw_json_skip_ws(buf, 0, len) == len)
+			aw_error_set(err, "%s: empty document", origin);
+		else
+			aw_error_set(err, "%s: not valid JSON (%s at byte %zu)", origin,
+				     jerr.early	     ? "ends early"
+				     : jerr.trailing ? "trailing data"
+						     : "unexpected data",
+				     jerr.pos);
 		goto out;
 	}
 	if (toks[0].type != JSMN_OBJECT) {
 		aw_error_set(err, "%s: not a JSON object", origin);
-		goto out;
-	}
-	scan = (struct aw_jscan){.js = buf, .t = toks, .n = ntok};
-	end = scan_value(&scan, 0, 0);
-	if (end < 0) {
-		if (scan.too_deep)
-			aw_error_set(err, "%s: nested deeper than %d levels", origin,
-				     AW_RECORDS_MAX_DEPTH);
-		else
-			aw_error_set(err, "%s: not valid JSON (unexpected character at byte %d)",
-				     origin, scan.errpos);
-		goto out;
-	}
-	if (end != ntok) {
-		aw_error_set(err, "%s: not valid JSON (trailing data at byte %d)", origin,
-			     toks[0].end);
-		goto out;
-	}
-	size_t trail = aw_json_skip_ws(buf, (size_t)toks[0].end, len);
-	if (trail < len) {
-		aw_error_set(err, "%s: not valid JSON (trailing data at byte %zu)", origin, trail);
 		goto out;
 	}
 
@@ -387,7 +252,7 @@ int aw_records_parse(const char *buf, size_t len, const char *origin, aw_records
 			has_diag_key = true;
 	}
 	if (i_type >= 0)
-		rc = deliver_la(buf, &toks[0], &toks[i_type], origin, fn, ud, err);
+		rc = deliver_la(buf, toks, esc, ntok, &toks[i_type], origin, fn, ud, err);
 	else if (i_records >= 0)
 		rc = parse_diagnostic(buf, len, origin, true, fn, ud, bad, err);
 	else if (has_time && has_diag_key)
@@ -395,7 +260,9 @@ int aw_records_parse(const char *buf, size_t len, const char *origin, aw_records
 	else
 		aw_error_set(err, "%s: record has neither Type nor records", origin);
 out:
-	if (toks != stack_toks)
+	if (toks != stack_toks) {
 		free(toks);
+		free(esc);
+	}
 	return rc;
 }

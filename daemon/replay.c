@@ -6,12 +6,16 @@
  * blocking stdio: there is no loop to keep responsive here. */
 #include "replay.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "engine.h"
@@ -97,40 +101,126 @@ static int on_event(void *ud, const struct aw_event *ev)
 	return 0;
 }
 
+/* "path:lineno" for messages, without a printf per line: the prefix is written once
+ * and only the digits change. */
+static const char *line_origin(char *buf, size_t cap, size_t prefix, unsigned long long n)
+{
+	char digits[24];
+	size_t k = 0;
+
+	do {
+		digits[k++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	if (prefix + k + 1 > cap)
+		k = cap - prefix - 1;
+	for (size_t i = 0; i < k; i++)
+		buf[prefix + i] = digits[k - 1 - i];
+	buf[prefix + k] = '\0';
+	return buf;
+}
+
+static void replay_line(struct replay *r, char *line, size_t len, const char *origin)
+{
+	struct aw_error err;
+	size_t bad = 0;
+
+	while (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (len == 0)
+		return;
+	if (aw_records_parse(line, len, origin, on_event, r, &bad, &err) < 0) {
+		r->bad_lines++;
+		if (r->bad_lines <= 10)
+			fprintf(stderr, "replay: %s: skipped: %s\n", origin, err.msg);
+	}
+	r->bad_lines += bad;
+}
+
+/* Lines are read in 1 MiB blocks with read(2) and split in place: recorded corpora
+ * are large, and stdio's line reading cost more than tokenizing them. A line longer
+ * than REPLAY_MAX_LINE is skipped with a message. */
+#define REPLAY_BLOCK	((size_t)1 << 20)
+#define REPLAY_MAX_LINE ((size_t)64 << 20)
+
 static int replay_file(struct replay *r, const char *path)
 {
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	char *line = NULL, origin[4200];
-	size_t cap = 0;
-	ssize_t len;
+	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	char origin[4200];
+	size_t prefix, cap = REPLAY_BLOCK, have = 0;
 	unsigned long long lineno = 0;
+	bool skipping = false;
+	char *buf;
+	int rc = 0;
 
-	if (!f) {
-		fprintf(stderr, "replay: cannot open %s\n", path);
+	if (fd < 0) {
+		fprintf(stderr, "replay: cannot open %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	/* Recorded corpora are large: read in 1 MiB blocks rather than stdio's 4 KiB. */
-	setvbuf(f, NULL, _IOFBF, 1 << 20);
-	while ((len = getline(&line, &cap, f)) >= 0) {
-		struct aw_error err;
-		size_t bad = 0;
-		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = '\0';
-		if (len == 0)
-			continue;
-		snprintf(origin, sizeof origin, "%s:%llu", path, lineno);
-		if (aw_records_parse(line, (size_t)len, origin, on_event, r, &bad, &err) < 0) {
-			r->bad_lines++;
-			if (r->bad_lines <= 10)
-				fprintf(stderr, "replay: %s: skipped: %s\n", origin, err.msg);
-		}
-		r->bad_lines += bad;
+	prefix = (size_t)snprintf(origin, sizeof origin - 24, "%s:", path);
+	if (prefix >= sizeof origin - 24)
+		prefix = sizeof origin - 25;
+	if (!(buf = malloc(cap + 1))) {
+		fprintf(stderr, "replay: out of memory\n");
+		rc = -1;
+		goto out;
 	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	return 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, cap - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "replay: cannot read %s: %s\n", path, strerror(errno));
+			rc = -1;
+			break;
+		}
+		size_t end = have + (size_t)n, start = 0;
+		char *nl;
+		while ((nl = memchr(buf + start, '\n', end - start))) {
+			*nl = '\0';
+			lineno++;
+			if (!skipping)
+				replay_line(r, buf + start, (size_t)(nl - (buf + start)),
+					    line_origin(origin, sizeof origin, prefix, lineno));
+			skipping = false;
+			start = (size_t)(nl - buf) + 1;
+		}
+		if (n == 0) { /* the last line may lack its newline */
+			if (start < end && !skipping) {
+				buf[end] = '\0';
+				replay_line(r, buf + start, end - start,
+					    line_origin(origin, sizeof origin, prefix, ++lineno));
+			}
+			break;
+		}
+		have = end - start;
+		memmove(buf, buf + start, have);
+		if (have == cap) { /* one line fills the buffer */
+			if (cap * 2 > REPLAY_MAX_LINE) {
+				if (!skipping)
+					fprintf(stderr, "replay: %s:%llu: skipped: line longer than "
+							"%zu MiB\n",
+						path, lineno + 1, REPLAY_MAX_LINE >> 20);
+				skipping = true;
+				r->bad_lines += 1;
+				have = 0;
+				continue;
+			}
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb) {
+				fprintf(stderr, "replay: out of memory\n");
+				rc = -1;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+out:
+	free(buf);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return rc;
 }
 
 static void replay_usage(FILE *out)

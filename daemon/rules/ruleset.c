@@ -230,7 +230,8 @@ static int attach_filter(struct aw_ruleset *rs, struct aw_sigma_rule *f,
 	return 0;
 }
 
-/* The longest literal among the items the condition requires. */
+/* The longest literal among the items the condition requires, and whether the rule
+ * is costly enough that searching for it first pays. */
 static void choose_literal(struct aw_rs_rule *rr)
 {
 	const struct aw_sigma_detection *d = &rr->rule->det;
@@ -241,6 +242,10 @@ static void choose_literal(struct aw_rs_rule *rr)
 	if (!req)
 		return;
 	aw_cond_required(d->cond, req, d->nidents);
+	for (size_t i = 0; i < d->nidents; i++)
+		for (size_t g = 0; g < d->idents[i].ngroups; g++)
+			for (size_t k = 0; k < d->idents[i].groups[g].nitems; k++)
+				rr->costly |= aw_sigma_item_costly(d->idents[i].groups[g].items[k]);
 	for (size_t i = 0; i < d->nidents; i++) {
 		if (!req[i] || d->idents[i].ngroups != 1)
 			continue;
@@ -305,7 +310,33 @@ static int route_rule(struct aw_ruleset *rs, size_t idx)
 		return -1;
 	nv[rt->n++] = idx;
 	rt->rules = nv;
+	rs->rules[idx].cat = -1;
+	if (!r->category)
+		return 0;
+	for (size_t c = 0; c < rt->ncats; c++) {
+		if (strcasecmp(rt->cats[c], r->category) == 0) {
+			rs->rules[idx].cat = (int)c;
+			return 0;
+		}
+	}
+	char **nc = realloc(rt->cats, (rt->ncats + 1) * sizeof *nc);
+	if (!nc)
+		return -1;
+	rt->cats = nc;
+	if (!(nc[rt->ncats] = strdup(r->category)))
+		return -1;
+	rs->rules[idx].cat = (int)rt->ncats++;
 	return 0;
+}
+
+uint64_t aw_ruleset_category_mask(const struct aw_rs_route *rt, const char *category)
+{
+	uint64_t m = 0;
+
+	for (size_t c = 0; c < rt->ncats && c < AW_RS_MAX_CATS; c++)
+		if (strcasecmp(rt->cats[c], category) == 0)
+			m |= (uint64_t)1 << c;
+	return m;
 }
 
 /* --- load ---------------------------------------------------------------------------- */
@@ -398,6 +429,9 @@ void aw_ruleset_free(struct aw_ruleset *rs)
 	for (size_t i = 0; i < rs->nroutes; i++) {
 		free(rs->routes[i].service);
 		free(rs->routes[i].rules);
+		for (size_t c = 0; c < rs->routes[i].ncats; c++)
+			free(rs->routes[i].cats[c]);
+		free(rs->routes[i].cats);
 	}
 	free(rs->routes);
 	free(rs->rules);

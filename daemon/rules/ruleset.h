@@ -2,8 +2,10 @@
  *
  * Routing: each event's log source (service, category) is derived from its table and a
  * field or two (aw_logsource_classify, one table in ruleset.c), and only the detection
- * rules of that source meet the event. Each routed rule carries the literal its
- * condition requires, if any, so most rules are skipped with one substring search.
+ * rules of that source meet the event; a rule's category is compared once per event
+ * and route (a bit mask), not once per rule. A costly rule (keywords, regular
+ * expressions, long value lists) also carries the literal its condition requires, if
+ * any, so it is skipped with one substring search when the record lacks it.
  * Correlations are linked to the rules they reference (by id or name); referenced rules
  * are silent unless a correlation says `generate: true`. Filters are attached to the
  * rules they name (or every rule of their log source with `rules: any`). */
@@ -12,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "correlation.h"
 #include "error.h"
@@ -42,6 +45,8 @@ struct aw_rs_rule {
 	size_t nfeeds;
 	char *literal;                 /* folded literal every match contains, or NULL */
 	size_t literal_len;
+	bool costly;                   /* worth the literal search before evaluating */
+	int cat;                       /* index in its route's cats; -1: any category */
 };
 
 struct aw_rs_corr {
@@ -56,10 +61,17 @@ struct aw_rs_corr {
 	bool has_value_field;
 };
 
+/* Categories are compared once per event, not once per rule: the route lists the
+ * distinct ones its rules name, and aw_ruleset_category_mask says which of them an
+ * event has (bit i = cats[i]; rules whose index is AW_RS_MAX_CATS or more compare
+ * their own). */
+#define AW_RS_MAX_CATS 64
 struct aw_rs_route {
 	char *service;
 	size_t *rules;                 /* indices into rs->rules */
 	size_t n;
+	char **cats;
+	size_t ncats;
 };
 
 struct aw_ruleset {
@@ -73,6 +85,9 @@ struct aw_ruleset {
 	size_t unrouted;               /* rules whose log source no event has */
 	struct aw_corr_budget budget;
 };
+
+/* Which of route's categories equal (ASCII case-insensitively) category. */
+uint64_t aw_ruleset_category_mask(const struct aw_rs_route *rt, const char *category);
 
 /* Load every path. Returns the rule set (possibly with some rules missing) and adds
  * every problem to errs; NULL only on allocation failure. */

@@ -21,6 +21,8 @@
 #define AW_SIGMA_WINDASH_DEFAULT 1024
 #define AW_SIGMA_REQ_MIN	 3
 #define AW_SIGMA_REQ_MAX	 256
+/* Past this many values an item costs more than one substring search of the record. */
+#define AW_SIGMA_COSTLY_VALUES	 16
 
 enum alt_kind { A_STR, A_NUM, A_BOOL, A_CIDR, A_CMP, A_FIELDREF };
 enum fr_how { FR_EQ, FR_CONTAINS, FR_PREFIX, FR_SUFFIX };
@@ -649,6 +651,23 @@ const char *aw_sigma_item_required_literal(const struct aw_sigma_item *it, size_
 	if (len)
 		*len = it->req ? it->reqlen : 0;
 	return it->req;
+}
+
+bool aw_sigma_item_costly(const struct aw_sigma_item *it)
+{
+	size_t nvals = 0;
+
+	if (it->mode == IM_KEYWORDS)
+		return true;
+	for (size_t g = 0; g < it->ngroups; g++) {
+		nvals += it->groups[g].n;
+		for (size_t a = 0; a < it->groups[g].n; a++) {
+			const struct alt *al = &it->groups[g].alts[a];
+			if (al->kind == A_STR && aw_sigma_str_kind(al->str) == AW_SIGMA_REGEX)
+				return true;
+		}
+	}
+	return nvals > AW_SIGMA_COSTLY_VALUES;
 }
 
 const char *aw_sigma_item_field(const struct aw_sigma_item *it)

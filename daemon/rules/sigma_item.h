@@ -64,6 +64,11 @@ bool aw_sigma_item_match(const struct aw_sigma_item *it, struct aw_event_view *e
  * pre-filtering; NULL when there is none (e.g. OR of values, regex, numbers, neq). */
 const char *aw_sigma_item_required_literal(const struct aw_sigma_item *it, size_t *len);
 
+/* Whether evaluating the item costs more than a substring search of the whole record
+ * (keywords, regular expressions, long value lists): only such rules are pre-filtered
+ * by their required literal; for the rest the field lookup is the cheaper test. */
+bool aw_sigma_item_costly(const struct aw_sigma_item *it);
+
 /* The field the item reads (NULL for keywords). */
 const char *aw_sigma_item_field(const struct aw_sigma_item *it);
 
