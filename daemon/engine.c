@@ -20,6 +20,7 @@
 #include "event_view.h"
 #include "log.h"
 #include "metrics.h"
+#include "rules/rule_index.h"
 #include "rules/ruleset.h"
 #include "state.h"
 
@@ -36,6 +37,8 @@ struct aw_engine {
 	char host[256];
 	char *folded;              /* the event text, lower-cased, for literal pre-filters */
 	size_t folded_cap;
+	uint64_t *cand; /* candidate rules of the event's route (rule_index.h) */
+	size_t cand_cap;
 	char keybuf[4096];         /* correlation group key */
 	struct aw_field_ref f_time, f_item, f_sysalert;
 	struct aw_metrics *metrics;
@@ -386,9 +389,22 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 	if (!route)
 		return e->yielded;
 	catmask = aw_ruleset_category_mask(route, category);
+	if (route->index) {
+		size_t words = aw_rule_index_words(route->index);
+		if (words > e->cand_cap) {
+			uint64_t *c = realloc(e->cand, words * sizeof *c);
+			if (!c)
+				return aw_error_set(err, "%s: out of memory", ev->origin);
+			e->cand = c;
+			e->cand_cap = words;
+		}
+		aw_rule_index_candidates(route->index, e->view, e->cand);
+	}
 	for (size_t i = 0; i < route->n; i++) {
 		struct aw_rs_rule *rr = &e->rs->rules[route->rules[i]];
 		bool pass = true;
+		if (route->index && !(e->cand[i / 64] >> (i % 64) & 1))
+			continue;
 		if (rr->cat >= 0 &&
 		    (rr->cat < AW_RS_MAX_CATS ? !(catmask >> rr->cat & 1)
 					      : strcasecmp(rr->rule->category, category) != 0))
@@ -545,6 +561,7 @@ void aw_engine_free(struct aw_engine *e)
 	aw_field_ref_free(&e->f_item);
 	aw_field_ref_free(&e->f_sysalert);
 	free(e->folded);
+	free(e->cand);
 	free(e);
 }
 

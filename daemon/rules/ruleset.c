@@ -1,5 +1,6 @@
 /* Rule set: loading, reference resolution, filters and routing. See ruleset.h. */
 #include "ruleset.h"
+#include "rule_index.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +398,10 @@ struct aw_ruleset *aw_ruleset_load(const struct aw_ruleset_conf *conf, struct aw
 		if (route_rule(rs, i) != 0)
 			goto oom;
 	}
+	/* without an index every routed rule is evaluated: slower, still correct */
+	for (size_t i = 0; i < rs->nroutes; i++)
+		rs->routes[i].index =
+			aw_rule_index_build(rs->rules, rs->routes[i].rules, rs->routes[i].n);
 	return rs;
 oom:
 	aw_error_list_add(errs, "rules: out of memory");
@@ -432,6 +437,7 @@ void aw_ruleset_free(struct aw_ruleset *rs)
 		for (size_t c = 0; c < rs->routes[i].ncats; c++)
 			free(rs->routes[i].cats[c]);
 		free(rs->routes[i].cats);
+		aw_rule_index_free(rs->routes[i].index);
 	}
 	free(rs->routes);
 	free(rs->rules);

@@ -72,6 +72,7 @@ struct aw_rs_route {
 	size_t n;
 	char **cats;
 	size_t ncats;
+	struct aw_rule_index *index;   /* candidates by value (rule_index.h); may be NULL */
 };
 
 struct aw_ruleset {

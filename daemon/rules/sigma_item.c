@@ -670,6 +670,34 @@ bool aw_sigma_item_costly(const struct aw_sigma_item *it)
 	return nvals > AW_SIGMA_COSTLY_VALUES;
 }
 
+size_t aw_sigma_item_exact_values(const struct aw_sigma_item *it, const char **vals,
+				  size_t *lens, size_t cap)
+{
+	size_t n = 0;
+
+	/* one group per listed value, each with its alternatives (expand, windash...) */
+	if (it->mode != IM_VALUES || it->all || it->neq || it->cased)
+		return 0;
+	for (size_t g = 0; g < it->ngroups; g++) {
+		for (size_t a = 0; a < it->groups[g].n; a++) {
+			const struct alt *al = &it->groups[g].alts[a];
+			if (al->kind != A_STR || aw_sigma_str_kind(al->str) != AW_SIGMA_EXACT ||
+			    n == cap)
+				return 0;
+			vals[n] = aw_sigma_str_literal(al->str, &lens[n]);
+			if (!vals[n])
+				return 0;
+			n++;
+		}
+	}
+	return n;
+}
+
+const struct aw_field_ref *aw_sigma_item_ref(const struct aw_sigma_item *it)
+{
+	return it->mode == IM_KEYWORDS ? NULL : &it->ref;
+}
+
 const char *aw_sigma_item_field(const struct aw_sigma_item *it)
 {
 	return it->field;

@@ -69,6 +69,15 @@ const char *aw_sigma_item_required_literal(const struct aw_sigma_item *it, size_
  * by their required literal; for the rest the field lookup is the cheaper test. */
 bool aw_sigma_item_costly(const struct aw_sigma_item *it);
 
+/* When the item says only "the field equals one of these strings" (case-insensitive,
+ * no wildcard, number, modifier or `all`), the folded strings: up to cap of them into
+ * vals/lens, returning their count; 0 otherwise (or when there are more than cap).
+ * The pointers are the item's. Used to index rules by value (rule_index.c). */
+size_t aw_sigma_item_exact_values(const struct aw_sigma_item *it, const char **vals,
+				  size_t *lens, size_t cap);
+/* The compiled field reference (NULL for keywords). */
+const struct aw_field_ref *aw_sigma_item_ref(const struct aw_sigma_item *it);
+
 /* The field the item reads (NULL for keywords). */
 const char *aw_sigma_item_field(const struct aw_sigma_item *it);
 

@@ -28,7 +28,7 @@ struct seg {
 };
 
 struct aw_sigma_str {
-	enum aw_sigma_kind kind;
+	enum aw_sigma_match_kind kind;
 	bool cased;
 	char *lit; /* EXACT..CONTAINS: folded literal (unless cased) */
 	size_t len;
@@ -826,7 +826,7 @@ bool aw_sigma_str_match(const struct aw_sigma_str *s, const char *text, size_t l
 	}
 }
 
-enum aw_sigma_kind aw_sigma_str_kind(const struct aw_sigma_str *s)
+enum aw_sigma_match_kind aw_sigma_str_kind(const struct aw_sigma_str *s)
 {
 	return s->kind;
 }

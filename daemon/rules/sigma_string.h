@@ -83,7 +83,7 @@ int aw_sigma_pat_windash(const struct aw_sigma_pat *in, size_t idx, struct aw_si
 
 /* --- compiled matchers --------------------------------------------------------- */
 
-enum aw_sigma_kind {
+enum aw_sigma_match_kind {
 	AW_SIGMA_EXACT,
 	AW_SIGMA_PREFIX,
 	AW_SIGMA_SUFFIX,
@@ -114,7 +114,7 @@ void aw_sigma_str_free(struct aw_sigma_str *s);
 
 /* For tests and `rules list`: the matcher chosen, and for the literal kinds the folded
  * literal (NULL for glob and regex). */
-enum aw_sigma_kind aw_sigma_str_kind(const struct aw_sigma_str *s);
+enum aw_sigma_match_kind aw_sigma_str_kind(const struct aw_sigma_str *s);
 const char *aw_sigma_str_literal(const struct aw_sigma_str *s, size_t *len);
 /* Whether the regex runs JIT-compiled (false for other kinds). */
 bool aw_sigma_str_jit(const struct aw_sigma_str *s);

@@ -126,7 +126,7 @@ END_TEST
 
 /* --- matcher kinds ----------------------------------------------------------------- */
 
-static void ck_kind(const char *rule, enum aw_sigma_kind kind, const char *lit)
+static void ck_kind(const char *rule, enum aw_sigma_match_kind kind, const char *lit)
 {
 	struct aw_sigma_str *s = comp(rule, false);
 	size_t len;

@@ -1,0 +1,37 @@
+/* The rules of one route indexed by the values their events must have.
+ *
+ * Most detection rules require some field to equal one of a few strings
+ * (`OperationName: ListKeys`, `ResultSignature: ['401', '403']`). Such a rule is
+ * filed under that field and those (case-folded) strings; per event the index reads
+ * each indexed field once, looks its value up, and yields the candidate rules: the
+ * ones filed under the event's values plus every rule that could not be filed. The
+ * cost per event is one lookup per indexed field, whatever the number of rules, so
+ * adding rules of this shape costs almost nothing for events they cannot match.
+ * The candidates are a superset: each is still evaluated in full. */
+#ifndef AW_RULE_INDEX_H
+#define AW_RULE_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event_view.h"
+
+struct aw_rs_rule;
+struct aw_rule_index;
+
+/* Index the rules at positions 0..n-1 of a route (rules[order[k]] is position k).
+ * NULL on allocation failure (the caller then evaluates every rule). */
+struct aw_rule_index *aw_rule_index_build(const struct aw_rs_rule *rules, const size_t *order,
+					  size_t n);
+void aw_rule_index_free(struct aw_rule_index *ix);
+
+/* Words of the candidate bit set (bit k = route position k). */
+size_t aw_rule_index_words(const struct aw_rule_index *ix);
+/* How many rules are filed under a value (the rest are always candidates). */
+size_t aw_rule_index_filed(const struct aw_rule_index *ix);
+
+/* Fill out[0..aw_rule_index_words) with the event's candidates. */
+void aw_rule_index_candidates(const struct aw_rule_index *ix, struct aw_event_view *ev,
+			      uint64_t *out);
+
+#endif
