@@ -33,8 +33,8 @@ bool aw_json_exponent(const char *p, size_t *i, size_t end);
  * strict mode looks only at the first byte of a primitive. */
 bool aw_json_primitive_ok(const char *p, size_t len);
 
-/* Decode a JSON string body (the bytes between the quotes) into out[0..cap), without a
- * terminating NUL. \u escapes become UTF-8, a lone surrogate U+FFFD, and \u0000 a NUL
+/* Decode a JSON string body (the bytes between the quotes) into out[0..cap) (which
+ * must not overlap s: it is written 16 bytes at a time), without a terminating NUL. \u escapes become UTF-8, a lone surrogate U+FFFD, and \u0000 a NUL
  * byte: a caller that needs a C string checks for one. Decoding never lengthens text,
  * so cap == n always fits. Returns 0 with the length in *outlen, or -1 when the result
  * does not fit in cap or an escape is malformed (jsmn has already rejected those in
