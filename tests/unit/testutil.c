@@ -305,3 +305,101 @@ size_t aw_test_wait_lines(const char *path, size_t n, int timeout_ms)
 	}
 	return got;
 }
+
+/* --- the Azure emulator ----------------------------------------------------------- */
+
+void aw_test_emu_start(struct aw_test_emu *e, const char *config_json)
+{
+	const char *bin = getenv("AW_EMULATOR");
+	char portfile[512], cfgpath[512], logpath[512];
+	char *txt = NULL;
+
+	memset(e, 0, sizeof *e);
+	ck_assert_msg(bin && *bin, "AW_EMULATOR is not set (run the test through meson test)");
+	ck_assert_msg(access(bin, X_OK) == 0, "AW_EMULATOR=%s is not executable", bin);
+	e->dir = aw_test_tmpdir();
+	snprintf(portfile, sizeof portfile, "%s/port", e->dir);
+	snprintf(cfgpath, sizeof cfgpath, "%s/emu.json", e->dir);
+	snprintf(logpath, sizeof logpath, "%s/emu.log", e->dir);
+	free(aw_test_write(e->dir, "emu.json", config_json ? config_json : "{}", 0600));
+	e->pid = fork();
+	ck_assert_int_ge(e->pid, 0);
+	if (e->pid == 0) {
+		if (!freopen(logpath, "w", stderr))
+			_exit(126);
+		execl(bin, bin, "--listen", "127.0.0.1:0", "--port-file", portfile, "--config",
+		      cfgpath, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 1000 && !(txt = aw_test_read(portfile, NULL)); i++)
+		aw_test_sleep_ms(10);
+	ck_assert_msg(txt != NULL, "the emulator did not start (see %s)", logpath);
+	e->port = (unsigned)strtoul(txt, NULL, 10);
+	free(txt);
+	ck_assert_uint_gt(e->port, 0);
+	snprintf(e->base, sizeof e->base, "http://127.0.0.1:%u", e->port);
+}
+
+void aw_test_emu_stop(struct aw_test_emu *e)
+{
+	int st = 0;
+
+	if (e->pid > 0) {
+		kill(e->pid, SIGTERM);
+		waitpid(e->pid, &st, 0);
+		e->pid = 0;
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			      "the emulator did not exit cleanly (status %d)", st);
+	}
+	if (e->dir) {
+		aw_test_rmtree(e->dir);
+		free(e->dir);
+		e->dir = NULL;
+	}
+}
+
+struct emu_buf {
+	char *p;
+	size_t n;
+};
+
+static size_t emu_body(char *data, size_t sz, size_t nm, void *ud)
+{
+	struct emu_buf *b = ud;
+	char *np = realloc(b->p, b->n + sz * nm + 1);
+
+	if (!np)
+		return 0;
+	b->p = np;
+	memcpy(b->p + b->n, data, sz * nm);
+	b->n += sz * nm;
+	b->p[b->n] = '\0';
+	return sz * nm;
+}
+
+char *aw_test_emu_call(const struct aw_test_emu *e, const char *method, const char *path,
+		       const char *body, long *status)
+{
+	CURL *c = curl_easy_init();
+	struct emu_buf b = {calloc(1, 1), 0};
+	char url[1024];
+	long st = 0;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(b.p);
+	snprintf(url, sizeof url, "%s%s", e->base, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	if (body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, emu_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+	curl_easy_cleanup(c);
+	if (status)
+		*status = st;
+	return b.p;
+}

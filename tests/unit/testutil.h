@@ -29,8 +29,6 @@ int aw_test_run(Suite *s);
 		return aw_test_run(suite_fn());                                            \
 	}
 
-#endif
-
 /* --- driving the real aiwatchd (integration tests) --------------------------------- */
 
 struct aw_test_daemon {
@@ -64,3 +62,24 @@ size_t aw_test_count_lines(const char *path);
 size_t aw_test_wait_lines(const char *path, size_t n, int timeout_ms);
 /* Sleep in milliseconds. */
 void aw_test_sleep_ms(int ms);
+
+/* --- the Azure emulator (tests/azure-emulator, path in $AW_EMULATOR) ----------------- */
+
+struct aw_test_emu {
+	pid_t pid;
+	unsigned port;
+	char base[64]; /* "http://127.0.0.1:PORT" */
+	char *dir;     /* its scratch directory (config, port file, log) */
+};
+
+/* Start the emulator with config_json (may be NULL); aborts the test when $AW_EMULATOR
+ * is unset or it does not come up: without it an Azure test proves nothing. */
+void aw_test_emu_start(struct aw_test_emu *e, const char *config_json);
+/* SIGTERM, wait, remove its directory; asserts it exited 0 (no leak under ASan). */
+void aw_test_emu_stop(struct aw_test_emu *e);
+/* A blocking request to the emulator (control routes); returns the body (malloc'd)
+ * and the status in *status. */
+char *aw_test_emu_call(const struct aw_test_emu *e, const char *method, const char *path,
+		       const char *body, long *status);
+
+#endif
