@@ -101,6 +101,18 @@ const char *aw_ctx_name(struct aw_plugin_ctx *ctx);
 const char *aw_ctx_state_dir(struct aw_plugin_ctx *ctx);
 struct aw_metrics *aw_ctx_metrics(struct aw_plugin_ctx *ctx);
 
+/* Azure: the daemon's HTTP client (curl on this loop, shared connection pool; see
+ * daemon/http.h) and its own identity (`azure.credential`; daemon/auth.h). Both stay
+ * valid until the plugin's close. NULL when the daemon has no Azure services (a test
+ * that did not start them). A plugin configured with its own `credential:` section
+ * creates its own aw_auth on aw_ctx_http(). */
+struct aw_http;
+struct aw_credential;
+struct aw_http *aw_ctx_http(struct aw_plugin_ctx *ctx);
+struct aw_credential *aw_ctx_credential(struct aw_plugin_ctx *ctx);
+/* azure.insecure_http_for_tests: plain http to loopback hosts is allowed (emulator). */
+bool aw_ctx_insecure_http(struct aw_plugin_ctx *ctx);
+
 /* Inputs: hand one event to the pipeline. The event's bytes are consumed before this
  * returns. Returns its sequence number (> 0; increasing per instance). *pause is set
  * when the pipeline is above its high-water mark: stop reading until resume(). The
