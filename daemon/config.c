@@ -81,6 +81,8 @@ const struct aw_option aw_core_options[] = {
     AW_OPT_SUB("pipeline", struct aw_core_conf, pipeline, pipeline_options,
 	       "queues and retries between the engine and the outputs"),
     AW_OPT_SUB("rules", struct aw_core_conf, rules, rules_options, "the detection rules"),
+    AW_OPT_SUB("azure", struct aw_core_conf, azure, aw_azure_options,
+	       "Azure access: the daemon's identity, Key Vault references, test switches"),
     AW_OPT_END,
 };
 
@@ -432,8 +434,10 @@ int aw_config_load(const char *path, struct aw_config **out, struct aw_error_lis
 		goto out;
 	}
 	if (aw_options_apply(aw_core_options, &view, &cfg->core, "", (unsigned)st.st_mode, errs) ==
-	    0)
+	    0) {
 		check_core(doc->root, &cfg->core, errs);
+		aw_azure_conf_check(&cfg->core.azure, errs);
+	}
 	free_view(&view);
 
 	collect(doc->root, AW_PLUGIN_INPUT, &items, &nitems, errs);

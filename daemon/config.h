@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "azure.h"
 #include "error.h"
 #include "options.h"
 
@@ -104,6 +105,7 @@ struct aw_core_conf {
 	uint64_t shutdown_timeout_ms;
 	struct aw_pipeline_conf pipeline;
 	struct aw_rules_conf rules;
+	struct aw_azure_conf azure;
 };
 
 /* One configured plugin instance (an item of `inputs:` or `outputs:`). */
@@ -129,6 +131,12 @@ extern const struct aw_option aw_core_options[];
  * error is in errs and -1 returned. Plugins are looked up with aw_plugin_find(). */
 int aw_config_load(const char *path, struct aw_config **out, struct aw_error_list *errs);
 void aw_config_free(struct aw_config *cfg);
+
+/* Fetch every Key Vault reference among cfg's secrets (core and plugins) with the
+ * identity in cfg's `azure:` section and put the values in place. Called after a
+ * load by start, reload and `check` (not by aw_config_load itself: parsing never
+ * touches the network). Every failure is added to errs naming the setting. */
+int aw_config_resolve_secrets(struct aw_config *cfg, struct aw_error_list *errs);
 
 /* Same type, same options (compared through the plugin's table). */
 bool aw_instance_conf_equal(const struct aw_instance_conf *a, const struct aw_instance_conf *b);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "azure.h"
 #include "config.h"
 #include "engine.h"
 #include "httpd.h"
@@ -26,6 +27,10 @@ struct aw_daemon {
 	uv_timer_t save_timer;
 	struct aw_pipeline *pipeline;
 	struct aw_httpd *httpd;
+	/* Azure services, made from the first configuration, which therefore lives until
+	 * exit even after a reload replaced it (azure.h) */
+	struct aw_azure *azure;
+	struct aw_config *azure_cfg;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog, shutdown_timer, reload_timer;
 	bool reload_scheduled;
@@ -168,6 +173,11 @@ static void pipeline_closed(void *ud)
 	struct aw_daemon *d = ud;
 
 	d->pipeline = NULL;
+	/* every plugin is closed: nothing uses the HTTP client or the credential now */
+	if (d->azure) {
+		aw_azure_close(d->azure, NULL, NULL);
+		d->azure = NULL;
+	}
 	close_handle((uv_handle_t *)&d->sig_term);
 	close_handle((uv_handle_t *)&d->sig_int);
 	close_handle((uv_handle_t *)&d->sig_hup);
@@ -328,10 +338,15 @@ static void do_reload(struct aw_daemon *d)
 
 	aw_sdnotify_reloading();
 	aw_log(AW_LOG_INFO, "daemon", "reloading configuration", AW_S("path", d->config_path));
-	if (aw_config_load(d->config_path, &next, &errs) != 0) {
+	if (aw_config_load(d->config_path, &next, &errs) != 0 ||
+	    aw_config_resolve_secrets(next, &errs) != 0) {
 		log_errors("reload rejected; keeping the running configuration", &errs);
 		goto fail;
 	}
+	if (!aw_options_equal(aw_azure_options, &next->core.azure, &d->azure_cfg->core.azure))
+		aw_log(AW_LOG_WARN, "config",
+		       "the azure section changed; it takes effect at the next restart",
+		       AW_S("path", d->config_path));
 	if (strcmp(next->core.state_directory, d->cfg->core.state_directory) != 0) {
 		aw_log(AW_LOG_ERR, "config",
 		       "reload rejected; keeping the running configuration",
@@ -367,7 +382,8 @@ static void do_reload(struct aw_daemon *d)
 	bool listen_changed = strcmp(next->core.http_listen, d->cfg->core.http_listen) != 0;
 	struct reload_diff rd = {.d = d, .next = next};
 	aw_pipeline_foreach(d->pipeline, diff_one, &rd);
-	aw_config_free(d->cfg);
+	if (d->cfg != d->azure_cfg)
+		aw_config_free(d->cfg);
 	d->cfg = next;
 	/* Outputs first, so no event produced by a new input misses a new output. */
 	rc |= add_instances(d, d->cfg->outputs, d->cfg->noutputs, is_running);
@@ -444,6 +460,13 @@ static int start(struct aw_daemon *d)
 		aw_log(AW_LOG_ERR, "daemon", "out of memory at start");
 		return -1;
 	}
+	/* Created for every configuration: nothing touches the network until a plugin
+	 * asks for a token. */
+	if (aw_azure_start(&d->loop, &core->azure, d->metrics, &d->azure, &err) != 0) {
+		aw_log(AW_LOG_ERR, "daemon", "cannot set up Azure access", AW_S("error", err.msg));
+		return -1;
+	}
+	d->azure_cfg = d->cfg;
 	d->engine = new_engine(d, core, &d->rule_errors);
 	/* Bad rules are reported and left out; the others run (invariant 4). */
 	log_errors("rule not loaded", &d->rule_errors);
@@ -521,6 +544,13 @@ int aw_daemon_run(const char *config_path)
 		return AW_EXIT_CONFIG;
 	}
 	apply_log_conf(&d.cfg->core.log);
+	if (aw_config_resolve_secrets(d.cfg, &errs) != 0) {
+		log_errors("invalid configuration", &errs);
+		aw_error_list_free(&errs);
+		aw_config_free(d.cfg);
+		free(d.config_path);
+		return AW_EXIT_CONFIG;
+	}
 	uv_loop_init(&d.loop);
 	uv_timer_init(&d.loop, &d.watchdog);
 	uv_timer_init(&d.loop, &d.shutdown_timer);
@@ -556,6 +586,8 @@ int aw_daemon_run(const char *config_path)
 	aw_error_list_free(&d.rule_errors);
 	free(d.engine_dir);
 	aw_metrics_free(d.metrics);
+	if (d.azure_cfg != d.cfg)
+		aw_config_free(d.azure_cfg);
 	aw_config_free(d.cfg);
 	free(d.config_path);
 	aw_log_redact_clear();

@@ -69,7 +69,12 @@ static int run_check(const char *path)
 	struct aw_config *cfg = NULL;
 	size_t count;
 
-	if (aw_config_load(path, &cfg, &errs) != 0) {
+	/* Key Vault references are fetched too: a secret that cannot be read is as fatal
+	 * at start as a typo, and `check` is run before a restart to find exactly that. */
+	if (aw_config_load(path, &cfg, &errs) != 0 ||
+	    aw_config_resolve_secrets(cfg, &errs) != 0) {
+		aw_config_free(cfg);
+		cfg = NULL;
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		count = aw_error_list_count(&errs);

@@ -455,6 +455,21 @@ bool aw_options_equal(const struct aw_option *tbl, const void *a, const void *b)
 	return true;
 }
 
+void aw_options_each_secret(const struct aw_option *tbl, void *conf, const char *prefix,
+			    aw_secret_visit_fn fn, void *ud)
+{
+	char key[512];
+
+	for (const struct aw_option *o = tbl; o && o->key; o++) {
+		snprintf(key, sizeof key, "%s%s%s", prefix && *prefix ? prefix : "",
+			 prefix && *prefix ? "." : "", o->key);
+		if (o->type == AW_OPT_SECRET)
+			fn(FIELD(conf, o, struct aw_secret), key, ud);
+		else if (o->type == AW_OPT_SECTION)
+			aw_options_each_secret(o->sub, FIELD(conf, o, char), key, fn, ud);
+	}
+}
+
 /* --- help ---------------------------------------------------------------------- */
 
 static size_t key_width(const struct aw_option *tbl, size_t plen)

@@ -22,7 +22,7 @@ enum aw_opt_type {
 	AW_OPT_DURATION, /* uint64_t milliseconds: "250ms", "30s", "5m", "1h", "1d", "1h30m" */
 	AW_OPT_ENUM,     /* int: index into choices[] */
 	AW_OPT_STRLIST,  /* struct aw_strlist: a sequence of scalars, or one scalar */
-	AW_OPT_SECRET,   /* struct aw_secret: {file: P} | {credential: N} | {env: V} | inline */
+	AW_OPT_SECRET,   /* struct aw_secret: {file: P} | {credential: N} | {env: V} | {keyvault: R} | inline */
 	AW_OPT_SECTION,  /* nested map described by .sub, stored in place at .offset */
 };
 
@@ -37,9 +37,17 @@ struct aw_strlist {
  * file removed) and is registered with the log redactor; `origin` says where it came
  * from ("file /run/x", "credential kafka", "env KAFKA_PW", "inline") and is safe to
  * log. Freed (and wiped) by aw_options_free(). */
+/* The value a Key Vault reference holds until it is fetched (never sent anywhere:
+ * resolution happens before any plugin starts). */
+#define AW_SECRET_PENDING "(keyvault reference, not fetched yet)"
+
 struct aw_secret {
 	char *value;
 	char *origin;
+	/* A Key Vault reference (keyvault://VAULT/NAME or the secret's URL) still to be
+	 * fetched: `value` holds a placeholder until aw_config_resolve_secrets() replaces
+	 * it; NULL for every other source. */
+	char *ref;
 };
 
 struct aw_option {
@@ -88,6 +96,12 @@ bool aw_options_equal(const struct aw_option *tbl, const void *a, const void *b)
 
 /* Release what apply/defaults allocated; the struct itself is the caller's. */
 void aw_options_free(const struct aw_option *tbl, void *conf);
+
+/* Call fn for every secret of conf (filled from tbl), sections included; key is its
+ * dotted name under prefix ("outputs.kafka.rdkafka_secrets.sasl.password"). */
+typedef void (*aw_secret_visit_fn)(struct aw_secret *s, const char *key, void *ud);
+void aw_options_each_secret(const struct aw_option *tbl, void *conf, const char *prefix,
+			    aw_secret_visit_fn fn, void *ud);
 
 /* Print the table as help text: `  key  (type, default X, min..max)  help`, nested
  * sections indented under `prefix.`. Used by --help and the README reference. */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "keyvault.h"
 #include "log.h"
 
 #define AW_SECRET_MAX ((size_t)64 << 10)
@@ -23,8 +24,10 @@ void aw_secret_clear(struct aw_secret *s)
 		free(s->value);
 	}
 	free(s->origin);
+	free(s->ref);
 	s->value = NULL;
 	s->origin = NULL;
+	s->ref = NULL;
 }
 
 /* Read a secret file into *out (malloc'd, wiped by whoever frees it). why gets the
@@ -124,6 +127,33 @@ static int set_secret(struct aw_secret *sec, char *value, const char *kind, cons
 	return 0;
 }
 
+/* A Key Vault reference is not itself secret (it names one), so it may sit inline in
+ * any file. The value is fetched later (config_secrets.c); until then a placeholder
+ * keeps every reader of `value` safe. Returns 1 for a reference, -1 for a malformed
+ * one (reported), 0 when v is no reference. */
+static int kv_reference(struct aw_secret *sec, const struct aw_node *v, const char *name,
+			struct aw_error_list *errs)
+{
+	struct aw_kv_ref ref;
+	char why[256], origin[600];
+	int rc = aw_kv_ref_parse(v->value, &ref, why, sizeof why);
+
+	if (rc < 0)
+		aw_opt_add_at(errs, v, "%s: %s", name, why);
+	if (rc != 1)
+		return rc;
+	snprintf(origin, sizeof origin, "keyvault %s", v->value);
+	sec->ref = strdup(v->value);
+	sec->origin = strdup(origin);
+	sec->value = strdup(AW_SECRET_PENDING);
+	if (!sec->ref || !sec->origin || !sec->value) {
+		aw_secret_clear(sec);
+		aw_opt_add_at(errs, v, "%s: out of memory", name);
+		return -1;
+	}
+	return 1;
+}
+
 void aw_secret_resolve(struct aw_secret *sec, const struct aw_node *v, const char *name,
 		       unsigned file_mode, struct aw_error_list *errs)
 {
@@ -135,6 +165,9 @@ void aw_secret_resolve(struct aw_secret *sec, const struct aw_node *v, const cha
 
 	aw_secret_clear(sec);
 	if (v->kind == AW_NODE_SCALAR) {
+		int kv = kv_reference(sec, v, name, errs);
+		if (kv != 0)
+			return; /* a reference (or a malformed one, reported) */
 		/* Inline: only acceptable where nobody else can read the file, or when the
 		 * text came from the environment rather than from the file. */
 		if (!v->from_env && (file_mode & 077)) {
@@ -157,8 +190,8 @@ void aw_secret_resolve(struct aw_secret *sec, const struct aw_node *v, const cha
 	}
 	if (v->kind != AW_NODE_MAP || v->n != 1) {
 		aw_opt_add_at(errs, v,
-			      "%s: expected exactly one of {file: PATH}, {credential: NAME} or "
-			      "{env: VAR}, or an inline value",
+			      "%s: expected exactly one of {file: PATH}, {credential: NAME}, "
+			      "{env: VAR} or {keyvault: REF}, or an inline value",
 			      name);
 		return;
 	}
@@ -166,6 +199,14 @@ void aw_secret_resolve(struct aw_secret *sec, const struct aw_node *v, const cha
 	arg = v->items[0];
 	if (arg->kind != AW_NODE_SCALAR || aw_opt_is_null(arg) || !*arg->value) {
 		aw_opt_add_at(errs, arg, "%s.%.40s: expected a non-empty string", name, kind);
+		return;
+	}
+	if (strcmp(kind, "keyvault") == 0) {
+		if (kv_reference(sec, arg, name, errs) == 0)
+			aw_opt_add_at(errs, arg,
+				      "%s.keyvault: expected keyvault://VAULT/NAME or "
+				      "https://VAULT.vault.azure.net/secrets/NAME",
+				      name);
 		return;
 	}
 	if (strcmp(kind, "file") == 0) {
@@ -217,8 +258,8 @@ void aw_secret_resolve(struct aw_secret *sec, const struct aw_node *v, const cha
 	} else {
 		aw_opt_add_at(
 		    errs, v->keynodes[0],
-		    "%s: unknown key '%.40s'; a secret is {file: PATH}, {credential: NAME} or "
-		    "{env: VAR}, or an inline value",
+		    "%s: unknown key '%.40s'; a secret is {file: PATH}, {credential: NAME}, "
+		    "{env: VAR} or {keyvault: REF}, or an inline value",
 		    name, kind);
 	}
 }

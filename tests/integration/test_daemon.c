@@ -300,44 +300,6 @@ START_TEST(metrics_and_health_answer)
 }
 END_TEST
 
-static int run_cmd(const char *const *args, char **output)
-{
-	const char *bin = getenv("AIWATCHD");
-	const char *argv[16] = {bin};
-	int pipefd[2], status;
-	size_t n = 1;
-
-	for (size_t i = 0; args[i] && n < 15; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe(pipefd), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap);
-	ssize_t r;
-	while ((r = read(pipefd[0], buf + len, cap - len - 1)) > 0) {
-		len += (size_t)r;
-		if (cap - len < 4096) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-		}
-	}
-	buf[len] = '\0';
-	close(pipefd[0]);
-	waitpid(pid, &status, 0);
-	*output = buf;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 START_TEST(check_reports_every_error)
 {
 	struct env e;
@@ -354,7 +316,7 @@ START_TEST(check_reports_every_error)
 			   "  - type: nosuch\n",
 			   0600));
 	const char *args[] = {"check", "--config", e.config, NULL};
-	ck_assert_int_eq(run_cmd(args, &out), 1);
+	ck_assert_int_eq(aw_test_aiwatchd(args, &out), 1);
 	ck_assert_msg(strstr(out, "aiwatchd.yaml:2:") && strstr(out, "shutdown_timeout"), "%s", out);
 	ck_assert_msg(strstr(out, "aiwatchd.yaml:5:") && strstr(out, "pathz"), "%s", out);
 	ck_assert_msg(strstr(out, "paths"), "missing required key not reported:\n%s", out);
@@ -362,7 +324,7 @@ START_TEST(check_reports_every_error)
 	free(out);
 
 	write_config(&e, e.out_a, NULL);
-	ck_assert_int_eq(run_cmd(args, &out), 0);
+	ck_assert_int_eq(aw_test_aiwatchd(args, &out), 0);
 	ck_assert_msg(strstr(out, "configuration OK"), "%s", out);
 	free(out);
 	env_free(&e);
@@ -376,17 +338,17 @@ START_TEST(version_and_help)
 	const char *h[] = {"--help", NULL};
 	const char *bad[] = {"--frobnicate", NULL};
 
-	ck_assert_int_eq(run_cmd(v, &out), 0);
+	ck_assert_int_eq(aw_test_aiwatchd(v, &out), 0);
 	ck_assert_msg(strncmp(out, "aiwatchd ", 9) == 0, "%s", out);
 	free(out);
-	ck_assert_int_eq(run_cmd(h, &out), 0);
+	ck_assert_int_eq(aw_test_aiwatchd(h, &out), 0);
 	/* Help is generated from the option tables: core keys and plugin keys. */
 	ck_assert_msg(strstr(out, "shutdown_timeout"), "%s", out);
 	ck_assert_msg(strstr(out, "Input type: file"), "%s", out);
 	ck_assert_msg(strstr(out, "poll_interval"), "%s", out);
 	ck_assert_msg(strstr(out, "Exit codes"), "%s", out);
 	free(out);
-	ck_assert_int_eq(run_cmd(bad, &out), 2);
+	ck_assert_int_eq(aw_test_aiwatchd(bad, &out), 2);
 	free(out);
 }
 END_TEST

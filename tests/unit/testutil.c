@@ -403,3 +403,43 @@ char *aw_test_emu_call(const struct aw_test_emu *e, const char *method, const ch
 		*status = st;
 	return b.p;
 }
+
+/* --- running aiwatchd to completion ---------------------------------------------- */
+
+int aw_test_aiwatchd(const char *const *args, char **output)
+{
+	const char *bin = getenv("AIWATCHD");
+	const char *argv[16] = {bin};
+	int pipefd[2], status;
+	size_t n = 1;
+
+	for (size_t i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+	ssize_t r;
+	while ((r = read(pipefd[0], buf + len, cap - len - 1)) > 0) {
+		len += (size_t)r;
+		if (cap - len < 4096) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+	}
+	buf[len] = '\0';
+	close(pipefd[0]);
+	waitpid(pid, &status, 0);
+	*output = buf;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

@@ -60,6 +60,10 @@ double aw_test_metric(unsigned port, const char *series);
 size_t aw_test_count_lines(const char *path);
 /* Wait until count_lines(path) >= n (up to timeout_ms); returns the last count. */
 size_t aw_test_wait_lines(const char *path, size_t n, int timeout_ms);
+/* Run $AIWATCHD with args (without argv[0], NULL-terminated) to completion; its
+ * stdout and stderr together in *output (malloc'd). Returns the exit status. */
+int aw_test_aiwatchd(const char *const *args, char **output);
+
 /* Sleep in milliseconds. */
 void aw_test_sleep_ms(int ms);
 
