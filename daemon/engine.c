@@ -360,6 +360,34 @@ static void rule_matched(struct aw_engine *e, struct aw_rs_rule *rr, struct even
 		feed_corr(e, rr->feeds[k].corr, rr->feeds[k].pos, ids->t_ms, ids->item_id, 0);
 }
 
+/* Rule i of the event's route: category, costly rules' literal, detection, filters.
+ * -1 only when out of memory. */
+static int eval_rule(struct aw_engine *e, const struct aw_rs_route *route, size_t i,
+		     uint64_t catmask, const char *category, const char **folded,
+		     struct event_ids *ids)
+{
+	struct aw_rs_rule *rr = &e->rs->rules[route->rules[i]];
+	bool pass = true;
+
+	if (rr->cat >= 0 && (rr->cat < AW_RS_MAX_CATS ? !(catmask >> rr->cat & 1)
+						       : strcasecmp(rr->rule->category, category) != 0))
+		return 0;
+	if (rr->literal && rr->costly) {
+		if (!*folded && !(*folded = fold_text(e, e->ev->json, e->ev->len)))
+			return -1;
+		if (!memmem(*folded, e->ev->len, rr->literal, rr->literal_len))
+			return 0;
+	}
+	if (!aw_sigma_detection_match(&rr->rule->det, e->view))
+		return 0;
+	/* A filter's condition says what may pass (usually `not selection`). */
+	for (size_t f = 0; f < rr->nfilters && pass; f++)
+		pass = aw_sigma_detection_match(&rr->filters[f]->det, e->view);
+	if (pass)
+		rule_matched(e, rr, ids);
+	return 0;
+}
+
 int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emit_fn emit,
 		   void *ud, struct aw_error *err)
 {
@@ -399,29 +427,16 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 			e->cand_cap = words;
 		}
 		aw_rule_index_candidates(route->index, e->view, e->cand);
-	}
-	for (size_t i = 0; i < route->n; i++) {
-		struct aw_rs_rule *rr = &e->rs->rules[route->rules[i]];
-		bool pass = true;
-		if (route->index && !(e->cand[i / 64] >> (i % 64) & 1))
-			continue;
-		if (rr->cat >= 0 &&
-		    (rr->cat < AW_RS_MAX_CATS ? !(catmask >> rr->cat & 1)
-					      : strcasecmp(rr->rule->category, category) != 0))
-			continue;
-		if (rr->literal && rr->costly) {
-			if (!folded && !(folded = fold_text(e, ev->json, ev->len)))
+		/* only the candidates' bits, in rule order */
+		for (size_t w = 0; w < words; w++)
+			for (uint64_t bits = e->cand[w]; bits; bits &= bits - 1)
+				if (eval_rule(e, route, w * 64 + (size_t)__builtin_ctzll(bits),
+					      catmask, category, &folded, &ids) < 0)
+					return aw_error_set(err, "%s: out of memory", ev->origin);
+	} else {
+		for (size_t i = 0; i < route->n; i++)
+			if (eval_rule(e, route, i, catmask, category, &folded, &ids) < 0)
 				return aw_error_set(err, "%s: out of memory", ev->origin);
-			if (!memmem(folded, ev->len, rr->literal, rr->literal_len))
-				continue;
-		}
-		if (!aw_sigma_detection_match(&rr->rule->det, e->view))
-			continue;
-		/* A filter's condition says what may pass (usually `not selection`). */
-		for (size_t f = 0; f < rr->nfilters && pass; f++)
-			pass = aw_sigma_detection_match(&rr->filters[f]->det, e->view);
-		if (pass)
-			rule_matched(e, rr, &ids);
 	}
 	if (e->emit_failed)
 		return aw_error_set(err, "%s: an alert could not be queued", ev->origin);

@@ -1,10 +1,10 @@
 /* The rules of one route indexed by the values their events must have.
  *
- * Most detection rules require some field to equal one of a few strings
+ * Most detection rules require some fields to equal one of a few strings
  * (`OperationName: ListKeys`, `ResultSignature: ['401', '403']`). Such a rule is
- * filed under that field and those (case-folded) strings; per event the index reads
- * each indexed field once, looks its value up, and yields the candidate rules: the
- * ones filed under the event's values plus every rule that could not be filed. The
+ * filed under each of those fields and strings (case-folded); per event the index
+ * reads each indexed field once, looks its value up, and yields the candidate rules:
+ * those all of whose filed items hold, plus every rule that could not be filed. The
  * cost per event is one lookup per indexed field, whatever the number of rules, so
  * adding rules of this shape costs almost nothing for events they cannot match.
  * The candidates are a superset: each is still evaluated in full. */
@@ -30,8 +30,8 @@ size_t aw_rule_index_words(const struct aw_rule_index *ix);
 /* How many rules are filed under a value (the rest are always candidates). */
 size_t aw_rule_index_filed(const struct aw_rule_index *ix);
 
-/* Fill out[0..aw_rule_index_words) with the event's candidates. */
-void aw_rule_index_candidates(const struct aw_rule_index *ix, struct aw_event_view *ev,
-			      uint64_t *out);
+/* Fill out[0..aw_rule_index_words) with the event's candidates (the index keeps a
+ * per-event scratch count: one event at a time). */
+void aw_rule_index_candidates(struct aw_rule_index *ix, struct aw_event_view *ev, uint64_t *out);
 
 #endif
