@@ -30,9 +30,14 @@ static const struct aw_option log_options[] = {
     AW_OPT_END,
 };
 
+static const char *const spool_full_choices[] = {"backpressure", "drop_oldest", NULL};
+static const char *const spool_fsync_choices[] = {"batch", "never", NULL};
+
 static const struct aw_option pipeline_options[] = {
     AW_OPT_BYTES("max_queue_bytes", struct aw_pipeline_conf, max_queue_bytes, "64MiB", 64 << 10,
-		 16ll << 30, "records waiting in memory per output; inputs pause above this"),
+		 16ll << 30,
+		 "per output, the undelivered records kept in memory; the rest are read back "
+		 "from the spool"),
     /* retries: 0 would spin; more than a day between tries is an outage, not a retry */
     AW_OPT_DUR("retry_initial", struct aw_pipeline_conf, retry_initial_ms, "1s", 10, 3600000,
 	       "first retry delay ceiling (full-jitter exponential backoff)"),
@@ -43,6 +48,26 @@ static const struct aw_option pipeline_options[] = {
 	       "a batch still failing after this long goes to the dead-letter folder"),
     AW_OPT_BOOLEAN("forward_events", struct aw_pipeline_conf, forward_events, "false",
 		   "forward every input event to the outputs as a record"),
+    /* The durable spool: order matches enum aw_spool_full / aw_spool_fsync. */
+    AW_OPT_BYTES("spool_max_bytes", struct aw_pipeline_conf, spool_max_bytes, "1GiB", 1 << 20,
+		 1ll << 40,
+		 "per output, undelivered records kept on disk (state_directory/outputs/<name>/"
+		 "spool); pipeline.spool_full says what happens above it"),
+    AW_OPT_DUR("spool_max_age", struct aw_pipeline_conf, spool_max_age_ms, "7d", 60000,
+	       365ll * 86400000,
+	       "per output, age of the oldest undelivered record; above it as above spool_max_bytes"),
+    AW_OPT_BYTES("spool_segment_bytes", struct aw_pipeline_conf, spool_segment_bytes, "8MiB",
+		 64 << 10, 1ll << 30, "spool files roll at this size; acknowledged files are deleted"),
+    AW_OPT_CHOICE("spool_full", struct aw_pipeline_conf, spool_full, "backpressure",
+		  spool_full_choices,
+		  "backpressure: pause the inputs until the output catches up (nothing is "
+		  "dropped); drop_oldest: drop the oldest records, counted in "
+		  "aiwatch_spool_dropped_total"),
+    AW_OPT_CHOICE("spool_fsync", struct aw_pipeline_conf, spool_fsync, "batch",
+		  spool_fsync_choices,
+		  "batch: fdatasync the spool once per loop pass before inputs checkpoint "
+		  "(survives power loss); never: the write alone (survives kill -9 and crashes, "
+		  "not power loss)"),
     AW_OPT_END,
 };
 

@@ -81,11 +81,18 @@ struct aw_log_conf {
 };
 
 struct aw_pipeline_conf {
-	uint64_t max_queue_bytes;   /* per output: records waiting in memory; back-pressure above */
+	uint64_t max_queue_bytes;   /* per output: memory cache of its spool's head */
 	uint64_t retry_initial_ms;  /* first backoff ceiling */
 	uint64_t retry_max_ms;      /* backoff ceiling cap */
 	uint64_t retry_max_age_ms;  /* a batch older than this goes to dead-letter */
 	bool forward_events;        /* no rule engine yet: forward each event as a record */
+	/* The durable spool (spool.h). A struct built by hand with these left 0 gets
+	 * spool_max_bytes = max_queue_bytes, 8 MiB segments and no age bound. */
+	uint64_t spool_max_bytes;     /* per output: unacknowledged bytes on disk */
+	uint64_t spool_max_age_ms;    /* per output: age of the oldest unacknowledged record */
+	uint64_t spool_segment_bytes; /* segment files roll at this size */
+	int spool_full;               /* index: 0 backpressure, 1 drop_oldest */
+	int spool_fsync;              /* index: 0 batch, 1 never */
 };
 
 struct aw_rules_conf {

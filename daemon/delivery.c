@@ -1,152 +1,60 @@
-/* Delivery: each output's queue of records, its batches, the retry timing (full-jitter
- * backoff, Retry-After, splitting on "too large", retry_max_age) and the dead-letter
- * folder. Answers from outputs are handled in the pipeline's idle pass, never inside
- * the plugin's own call. */
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
+/* Delivery: each output's batches, taken in order from the front of its spool; the
+ * retry timing (full-jitter backoff, Retry-After, splitting on "too large",
+ * retry_max_age), the dead-letter folder and the spool's full policy. Answers from
+ * outputs are handled in the pipeline's idle pass, never inside the plugin's own call.
+ * A batch's records are the spool's cached records (valid until acknowledged); AW_DONE
+ * and a successful dead-letter acknowledge them, which moves the spool's ack position. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "deadletter.h"
 #include "log.h"
 #include "pipeline_int.h"
-#include "state.h"
+#include "spool_segment.h"
 
-/* --- output queues --------------------------------------------------------------- */
-
-struct pl_rec *aw_pl_q_at(struct aw_plugin_ctx *o, size_t i)
+bool aw_pl_output_full(const struct aw_pipeline *p, const struct aw_plugin_ctx *c, uint64_t now)
 {
-	return o->q[(o->qhead + i) % o->qcap];
-}
-
-int aw_pl_q_push(struct aw_plugin_ctx *o, struct pl_rec *r)
-{
-	if (o->qlen == o->qcap) {
-		size_t ncap = o->qcap ? o->qcap * 2 : 256;
-		struct pl_rec **nq = malloc(ncap * sizeof *nq);
-		if (!nq)
-			return -1;
-		for (size_t i = 0; i < o->qlen; i++)
-			nq[i] = aw_pl_q_at(o, i);
-		free(o->q);
-		o->q = nq;
-		o->qhead = 0;
-		o->qcap = ncap;
-	}
-	o->q[(o->qhead + o->qlen) % o->qcap] = r;
-	o->qlen++;
-	o->qbytes += r->rec.len;
-	r->refs++;
-	return 0;
-}
-
-/* Remove the first n records, acknowledging each to its input. */
-void aw_pl_q_ack_front(struct aw_pipeline *p, struct aw_plugin_ctx *o, size_t n)
-{
-	for (size_t i = 0; i < n && o->qlen; i++) {
-		struct pl_rec *r = aw_pl_q_at(o, 0);
-		o->qhead = (o->qhead + 1) % o->qcap;
-		o->qlen--;
-		o->qbytes -= r->rec.len;
-		aw_pl_track_ack(p, r->track, r->seq);
-		aw_pl_rec_unref(r);
-	}
+	if (c->phase == PL_CLOSING || c->retiring || !c->spool || !aw_spool_over(c->spool, now))
+		return false;
+	/* drop_oldest makes room itself, except over a batch that is out with the output:
+	 * that one cannot be taken back, so the inputs wait for its answer. */
+	return p->conf.spool_full != AW_SPOOL_FULL_DROP_OLDEST || c->inflight ||
+	       aw_spool_failing(c->spool, now);
 }
 
 bool aw_pl_outputs_over_limit(const struct aw_pipeline *p)
 {
+	uint64_t now = aw_spool_wall_ms();
+
 	for (const struct aw_plugin_ctx *c = p->head; c; c = c->next)
-		if (c->desc->kind == AW_PLUGIN_OUTPUT && c->phase != PL_CLOSING &&
-		    c->qbytes > p->conf.max_queue_bytes)
+		if (c->desc->kind == AW_PLUGIN_OUTPUT && aw_pl_output_full(p, c, now))
 			return true;
 	return false;
 }
 
 /* --- dead-letter ----------------------------------------------------------------- */
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Write the in-flight batch to dead-letter/<output>/ with the reason. This is the one
- * blocking write in the delivery path: it happens only for rejected batches, and
- * losing a rejected batch silently is exactly what it exists to prevent. Returns 0 when
- * the batch is safely on disk. */
+/* Write the in-flight batch to dead-letter/<output>/. This is the one blocking write in
+ * the delivery path: it happens only for rejected batches, and losing a rejected batch
+ * silently is exactly what it exists to prevent. Returns 0 when the batch is safely on
+ * disk. */
 static int dead_letter(struct aw_pipeline *p, struct aw_plugin_ctx *o, const char *reason)
 {
-	char dir[4096], path[4200], head[1024];
+	char path[4096] = "";
 	struct aw_error err;
-	int fd = -1, rc = -1;
 
-	snprintf(dir, sizeof dir, "%s/dead-letter/%s", p->state_dir, o->name);
-	if (aw_state_mkdir(dir, &err) != 0) {
-		aw_log(AW_LOG_ERR, "pipeline", "cannot create dead-letter directory",
+	if (aw_deadletter_write(p->state_dir, o->name, o->batch_recs, o->inflight, o->attempt,
+				reason, path, sizeof path, &err) != 0) {
+		aw_log(AW_LOG_ERR, "pipeline", "cannot write dead-letter file; batch kept for retry",
 		       AW_S("output", o->name), AW_S("error", err.msg));
 		return -1;
 	}
-	snprintf(path, sizeof path, "%s/%" PRIu64 "-%" PRIu64 ".jsonl", dir,
-		 (uint64_t)uv_now(p->loop), ++p->dl_counter);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto out;
-	/* The reason comes from the destination (status and body); keep it one JSON
-	 * string by escaping quotes, backslashes and control characters. */
-	{
-		char esc[600];
-		size_t j = 0;
-		for (size_t i = 0; reason && reason[i] && j + 7 < sizeof esc; i++) {
-			unsigned char ch = (unsigned char)reason[i];
-			if (ch == '"' || ch == '\\') {
-				esc[j++] = '\\';
-				esc[j++] = (char)ch;
-			} else if (ch < 0x20) {
-				j += (size_t)snprintf(esc + j, sizeof esc - j, "\\u%04x", ch);
-			} else {
-				esc[j++] = (char)ch;
-			}
-		}
-		esc[j] = '\0';
-		snprintf(head, sizeof head,
-			 "{\"aiwatch_dead_letter\":{\"output\":\"%s\",\"reason\":\"%s\","
-			 "\"records\":%zu,\"attempts\":%u}}\n",
-			 o->name, esc, o->inflight, o->attempt);
-	}
-	if (write_all(fd, head, strlen(head)) != 0)
-		goto out;
-	for (size_t i = 0; i < o->inflight; i++) {
-		struct pl_rec *r = aw_pl_q_at(o, i);
-		if (write_all(fd, r->rec.data, r->rec.len) != 0 || write_all(fd, "\n", 1) != 0)
-			goto out;
-	}
-	if (fsync(fd) != 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc != 0)
-		aw_log(AW_LOG_ERR, "pipeline", "cannot write dead-letter file; batch kept for retry",
-		       AW_S("output", o->name), AW_S("path", path), AW_S("error", strerror(errno)));
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0) {
-		aw_metric_add(o->m_dead, (double)o->inflight);
-		aw_log(AW_LOG_WARN, "pipeline", "batch dead-lettered", AW_S("output", o->name),
-		       AW_U("records", o->inflight), AW_S("reason", reason ? reason : ""),
-		       AW_S("path", path));
-	}
-	return rc;
+	aw_metric_add(o->m_dead, (double)o->inflight);
+	aw_log(AW_LOG_WARN, "pipeline", "batch dead-lettered", AW_S("output", o->name),
+	       AW_U("records", o->inflight), AW_S("reason", reason ? reason : ""),
+	       AW_S("path", path));
+	return 0;
 }
 
 /* --- delivery ------------------------------------------------------------------- */
@@ -211,18 +119,18 @@ static void finish_batch(struct aw_pipeline *p, struct aw_plugin_ctx *o)
 	switch (r) {
 	case AW_DONE:
 		aw_metric_add(o->m_delivered, (double)n);
-		aw_pl_q_ack_front(p, o, n);
+		aw_spool_ack(o->spool, n);
 		o->inflight = 0;
 		o->attempt = 0;
 		/* Keep batches small until the backlog that was too large has gone;
 		 * growing back at once would hit the same limit on every other batch. */
-		if (o->qlen == 0)
+		if (aw_spool_records(o->spool) == 0)
 			o->split_limit = 0;
 		break;
 	case AW_REJECT:
 		aw_metric_add(o->m_rejected, (double)n);
 		if (dead_letter(p, o, reason) == 0) {
-			aw_pl_q_ack_front(p, o, n);
+			aw_spool_ack(o->spool, n);
 			o->inflight = 0;
 			o->attempt = 0;
 			break;
@@ -250,15 +158,24 @@ static void submit_next(struct aw_pipeline *p, struct aw_plugin_ctx *o)
 	size_t maxn = o->desc->max_batch_records ? o->desc->max_batch_records
 						 : PL_DEFAULT_BATCH_RECORDS;
 	size_t maxb = o->desc->max_batch_bytes ? o->desc->max_batch_bytes : PL_DEFAULT_BATCH_BYTES;
-	size_t n = 0, bytes = 0;
+	size_t n = 0, bytes = 0, cached;
+	struct aw_error err;
 
-	if (o->phase != PL_RUNNING || o->inflight || o->waiting_retry || o->qlen == 0 ||
-	    o->done_pending)
+	if (o->phase != PL_RUNNING || o->inflight || o->waiting_retry || o->done_pending ||
+	    o->ps->owner != o)
+		return;
+	if (aw_spool_fill(o->spool, &err) != 0) {
+		aw_log(AW_LOG_ERR, "pipeline", "cannot read the spool back; will retry",
+		       AW_S("output", o->name), AW_S("error", err.msg));
+		p->epoch_failed = true; /* it flushes first: this epoch's writes are in doubt */
+	}
+	cached = aw_spool_cached(o->spool);
+	if (cached == 0)
 		return;
 	if (o->split_limit && o->split_limit < maxn)
 		maxn = o->split_limit;
-	while (n < o->qlen && n < maxn) {
-		size_t len = aw_pl_q_at(o, n)->rec.len;
+	while (n < cached && n < maxn) {
+		size_t len = aw_spool_at(o->spool, n)->rec.len;
 		if (n > 0 && bytes + len > maxb)
 			break;
 		bytes += len;
@@ -272,7 +189,7 @@ static void submit_next(struct aw_pipeline *p, struct aw_plugin_ctx *o)
 	}
 	o->batch_recs = recs;
 	for (size_t i = 0; i < n; i++)
-		recs[i] = aw_pl_q_at(o, i)->rec;
+		recs[i] = aw_spool_at(o->spool, i)->rec;
 	if (o->attempt == 0)
 		o->first_try_ms = aw_pl_now_ms(p);
 	o->attempt++;
@@ -302,5 +219,9 @@ void aw_pl_deliver(struct aw_pipeline *p, struct aw_plugin_ctx *o)
 {
 	if (o->done_pending)
 		finish_batch(p, o);
+	/* The front batch may be among what is dropped: it starts afresh. */
+	if (!o->inflight && o->phase == PL_RUNNING && o->ps->owner == o &&
+	    aw_spool_enforce(o->spool, aw_spool_wall_ms()) > 0)
+		o->attempt = 0;
 	submit_next(p, o);
 }

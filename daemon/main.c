@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "deadletter.h"
 #include "engine.h"
 #include "log.h"
 #include "registry.h"
@@ -21,6 +22,11 @@ static void print_usage(FILE *out)
 		"                                         evaluate recorded events, print alerts\n"
 		"       aiwatchd rules list [--rules PATH]...\n"
 		"                                         show the loaded rules and their routing\n"
+		"       aiwatchd dead-letter list [--config FILE] [--output NAME]\n"
+		"                                         show the batches outputs rejected\n"
+		"       aiwatchd dead-letter replay [--config FILE] [--output NAME] [FILE...]\n"
+		"                                         put them back in their output's spool\n"
+		"                                         (sent after SIGHUP or the next start)\n"
 
 		"       aiwatchd --version | --help\n");
 }
@@ -126,6 +132,8 @@ int main(int argc, char **argv)
 		return aw_replay_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "rules") == 0)
 		return aw_rules_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "dead-letter") == 0)
+		return aw_deadletter_main(argc - 1, argv + 1);
 
 	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (opt) {

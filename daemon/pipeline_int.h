@@ -1,5 +1,5 @@
-/* Internals shared by pipeline.c (instances, emit, acknowledgement tracking) and
- * delivery.c (output queues, batches, backoff, dead-letter). Not for plugins. */
+/* Internals shared by pipeline.c (instances, emit, durability tracking) and
+ * delivery.c (batches from the spools, backoff, dead-letter). Not for plugins. */
 #ifndef AW_PIPELINE_INT_H
 #define AW_PIPELINE_INT_H
 
@@ -8,39 +8,61 @@
 #include <uv.h>
 
 #include "pipeline.h"
+#include "spool.h"
 
 #define PL_DEFAULT_BATCH_RECORDS 500
 #define PL_DEFAULT_BATCH_BYTES (1024 * 1024)
+/* Ack positions are written at most this often; age bounds are looked at as often. */
+#define PL_TICK_MS 100
 
-/* --- acknowledgement tracking (per input) --------------------------------------- */
+struct pl_sync;
+struct pl_ackjob;
 
-/* One event that still has records waiting somewhere. Events with none never enter. */
-struct pl_pending {
-	uint64_t seq;
-	uint32_t remaining;
+/* --- durability tracking (per input) -------------------------------------------- */
+
+/* Events become durable by "epoch": every record an event produces is appended to the
+ * outputs' spools during aw_input_emit, tagged with the pipeline's open epoch; the idle
+ * pass closes the epoch by flushing every spool (and, with spool_fsync "batch",
+ * syncing them on the thread pool), and then every event of that epoch is durable. A
+ * span is a run of an input's events that produced records in one epoch; events that
+ * produced none need no span (they are durable as soon as everything before them). */
+struct pl_span {
+	uint64_t first, last;       /* event sequence numbers */
+	uint64_t epoch;
 };
+
+/* At most one epoch is being synced while the next one fills, so an input has spans in
+ * at most two epochs; a few more slots only absorb the hold-and-retry path. */
+#define PL_TRACK_SPANS 8
 
 struct pl_track {
-	unsigned refs;
-	struct aw_plugin_ctx *ctx;  /* NULL once the input is gone */
+	struct aw_plugin_ctx *ctx;
 	uint64_t issued;            /* last sequence number handed out */
 	uint64_t reported;          /* last durable() value given to the input */
-	uint64_t held;              /* first event whose records could not all be queued
-	                               (out of memory); durable never passes it, so a
-	                               restart reads it again. 0: none */
-	/* Ring of pending events in increasing seq order. Its size is bounded by the
-	 * records queued for outputs, which max_queue_bytes bounds. */
-	struct pl_pending *ring;
-	size_t head, len, cap;
+	uint64_t held;              /* first event whose records may not all be in the
+	                               spools (out of memory, a failed write or sync);
+	                               durable never passes it, so a restart reads it
+	                               again. 0: none */
+	struct pl_span spans[PL_TRACK_SPANS];
+	size_t head, len;
 };
 
-struct pl_rec {
+/* --- spools ------------------------------------------------------------------------ */
+
+/* An output's spool, by output name. On reload an output that changed is replaced by a
+ * new instance of the same name; both hold the spool until the old one has closed, and
+ * only the owner submits from it, so what the old instance had in flight is answered
+ * (and acknowledged) before the new one sends anything: no loss, and no duplicate. */
+struct pl_spool {
+	struct pl_spool *next;
+	char *name;
+	struct aw_spool *s;
 	unsigned refs;
-	struct aw_record rec;
-	struct pl_track *track;
-	uint64_t seq;
-	uint64_t queued_ms;         /* when it entered the pipeline, for age metrics */
+	struct aw_plugin_ctx *owner;    /* the instance delivering from it */
 };
+
+/* How long a removed output may take to answer the batch it has in flight. */
+#define PL_RETIRE_MS 5000
 
 /* --- instances ------------------------------------------------------------------- */
 
@@ -61,11 +83,12 @@ struct aw_plugin_ctx {
 	bool paused;                /* told to pause, waiting for resume() */
 	struct aw_metric *m_events, *m_paused;
 
-	/* outputs: FIFO of records; the first `inflight` are the batch being delivered */
-	struct pl_rec **q;
-	size_t qhead, qlen, qcap;
+	/* outputs: the spool; the first `inflight` cached records are the batch being
+	 * delivered */
+	struct pl_spool *ps;
+	struct aw_spool *spool;     /* ps->s */
+	bool retiring;              /* removed: waiting for its in-flight answer */
 	size_t inflight;
-	uint64_t qbytes;
 	struct aw_batch batch;
 	struct aw_record *batch_recs;
 	bool in_submit;             /* submit() is running: done() must defer */
@@ -92,6 +115,7 @@ struct aw_pipeline {
 	char *state_dir;
 	struct aw_engine *engine;
 	struct aw_plugin_ctx *head;
+	struct pl_spool *spools;
 	uv_idle_t idle;
 	bool idle_live, idle_active;
 	bool closing;
@@ -100,8 +124,17 @@ struct aw_pipeline {
 	void *on_idle_ud;
 	void (*done_fn)(void *ud);
 	void *done_ud;
-	uint64_t dl_counter;
 	struct aw_metric *m_engine_errors;
+
+	/* durability epochs (see struct pl_span) */
+	uint64_t epoch_open;        /* events emitted now get this epoch */
+	bool epoch_used;            /* some event of epoch_open has records */
+	bool epoch_failed;          /* a spool write for epoch_open failed */
+	struct pl_sync *sync;       /* the sync in flight on the thread pool, or NULL */
+	struct pl_ackjob *ackjob;   /* ack positions being written on the thread pool */
+	bool finish_after_jobs;     /* close is waiting for those two */
+	uv_timer_t tick;            /* PL_TICK_MS: ack positions, age bounds */
+	unsigned handles_open;      /* idle + tick, until closed */
 };
 
 static inline uint64_t aw_pl_now_ms(struct aw_pipeline *p)
@@ -111,16 +144,17 @@ static inline uint64_t aw_pl_now_ms(struct aw_pipeline *p)
 
 /* pipeline.c */
 void aw_pl_kick(struct aw_pipeline *p);
-void aw_pl_track_ack(struct aw_pipeline *p, struct pl_track *t, uint64_t seq);
-void aw_pl_rec_unref(struct pl_rec *r);
+/* The spool bounds from the pipeline conf. */
+void aw_pl_spool_conf(const struct aw_pipeline *p, struct aw_spool_conf *sc);
 
 /* delivery.c */
-struct pl_rec *aw_pl_q_at(struct aw_plugin_ctx *o, size_t i);
-int aw_pl_q_push(struct aw_plugin_ctx *o, struct pl_rec *r);
-/* Remove the first n records, acknowledging each to its input. */
-void aw_pl_q_ack_front(struct aw_pipeline *p, struct aw_plugin_ctx *o, size_t n);
+/* True when this output's spool is full (or failing) in a way that pauses inputs. */
+bool aw_pl_output_full(const struct aw_pipeline *p, const struct aw_plugin_ctx *c,
+		       uint64_t now_wall_ms);
+/* ... for some output. */
 bool aw_pl_outputs_over_limit(const struct aw_pipeline *p);
-/* The idle pass for one output: handle its answer, then submit the next batch. */
+/* The idle pass for one output: handle its answer, apply drop_oldest, read back from
+ * disk, then submit the next batch. */
 void aw_pl_deliver(struct aw_pipeline *p, struct aw_plugin_ctx *o);
 
 #endif
