@@ -5,10 +5,12 @@
 
 extern const struct aw_plugin_desc aw_in_file;
 extern const struct aw_plugin_desc aw_out_file;
+extern const struct aw_plugin_desc aw_out_kafka;
 
 const struct aw_plugin_desc *const aw_builtin_plugins[] = {
 	&aw_in_file,
 	&aw_out_file,
+	&aw_out_kafka,
 	NULL,
 };
 
