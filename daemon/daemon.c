@@ -200,8 +200,8 @@ static void finish_shutdown(struct aw_daemon *d)
 	left = aw_pipeline_pending(d->pipeline);
 	if (left)
 		aw_log(AW_LOG_WARN, "daemon",
-		       "shutdown_timeout reached; undelivered records stay unacknowledged and "
-		       "their events are read again after a restart",
+		       "shutdown_timeout reached; undelivered records stay in the spools and "
+		       "are sent after the restart",
 		       AW_U("records", left));
 	else
 		aw_log(AW_LOG_INFO, "daemon", "all records delivered; stopping");
