@@ -1,5 +1,6 @@
 /* Key Vault secret references: what counts as a reference, and fetching them from the
  * emulator over real HTTP with a client-secret credential. */
+#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,6 +139,81 @@ START_TEST(missing_secret_is_a_clear_error)
 }
 END_TEST
 
+/* Times (ms) of the emulator's logged requests under prefix, oldest first. */
+static size_t request_times(const struct aw_test_emu *e, const char *prefix, long long *t,
+			    size_t cap)
+{
+	char path[256];
+	long st;
+	size_t n = 0;
+
+	snprintf(path, sizeof path, "/_emulator/requests?path=%s", prefix);
+	char *text = aw_test_emu_call(e, "GET", path, NULL, &st);
+	json_object *arr = json_tokener_parse(text);
+	ck_assert_ptr_nonnull(arr);
+	for (size_t i = 0; i < json_object_array_length(arr) && n < cap; i++) {
+		json_object *tm;
+		if (json_object_object_get_ex(json_object_array_get_idx(arr, i), "time_ms", &tm))
+			t[n++] = json_object_get_int64(tm);
+	}
+	json_object_put(arr);
+	free(text);
+	return n;
+}
+
+/* The shared retry policy, seen on the wire: a 429 whose Retry-After is an HTTP-date
+ * is not retried before that date; 503s back off and the call still succeeds; an
+ * expired token is refreshed once and the request repeated. */
+START_TEST(retry_policy_on_the_wire)
+{
+	struct aw_test_emu e;
+	char authority[64], endpoint[128], why[128];
+	struct aw_error_list errs = {0};
+	long long t[8];
+	long st;
+
+	aw_test_emu_start(&e, emu_config);
+	struct aw_credential_conf c = cred(&e, authority);
+	snprintf(endpoint, sizeof endpoint, "%s/kv/{vault}", e.base);
+	struct aw_kv_conf kc = {.credential = &c, .endpoint = endpoint,
+				.insecure_http_for_tests = true};
+	struct aw_kv_item item = {.key = "k"};
+	ck_assert_int_eq(aw_kv_ref_parse("keyvault://kv-soc/kafka-password", &item.ref, why,
+					 sizeof why), 1);
+
+	/* 429 with Retry-After as a date 2 s ahead (whole seconds: at least 1 s later) */
+	free(aw_test_emu_call(&e, "POST", "/_emulator/faults",
+			      "{\"path\":\"/kv/\",\"status\":429,\"retry_after_date_s\":2}", &st));
+	ck_assert_int_eq(st, 200);
+	ck_assert_int_eq(aw_kv_fetch_all(&kc, &item, 1, &errs), 0);
+	ck_assert_str_eq(item.value, "kv-value-1");
+	free(item.value);
+	item.value = NULL;
+	ck_assert_uint_eq(request_times(&e, "/kv/", t, 8), 2);
+	ck_assert_msg(t[1] - t[0] >= 1000, "second attempt %lld ms after a 429 with a date",
+		      t[1] - t[0]);
+
+	/* two 503s, then success: three attempts, the gaps growing from zero */
+	free(aw_test_emu_call(&e, "POST", "/_emulator/reset", "", &st));
+	free(aw_test_emu_call(&e, "POST", "/_emulator/faults",
+			      "{\"path\":\"/kv/\",\"status\":503,\"times\":2}", &st));
+	ck_assert_int_eq(aw_kv_fetch_all(&kc, &item, 1, &errs), 0);
+	free(item.value);
+	item.value = NULL;
+	ck_assert_uint_eq(request_times(&e, "/kv/", t, 8), 3);
+
+	/* the resource calls the token expired: one new token, one repeat, success */
+	free(aw_test_emu_call(&e, "POST", "/_emulator/reset", "", &st));
+	free(aw_test_emu_call(&e, "POST", "/_emulator/faults",
+			      "{\"path\":\"/kv/\",\"action\":\"expired_token\"}", &st));
+	ck_assert_int_eq(aw_kv_fetch_all(&kc, &item, 1, &errs), 0);
+	free(item.value);
+	ck_assert_uint_eq(request_times(&e, "/kv/", t, 8), 2);
+	ck_assert_uint_eq(errs.n, 0);
+	aw_test_emu_stop(&e);
+}
+END_TEST
+
 START_TEST(unreachable_vault_times_out)
 {
 	char why[128];
@@ -167,6 +243,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, references);
 	tcase_add_test(tc, fetch_from_emulator);
 	tcase_add_test(tc, missing_secret_is_a_clear_error);
+	tcase_add_test(tc, retry_policy_on_the_wire);
 	tcase_add_test(tc, unreachable_vault_times_out);
 	suite_add_tcase(s, tc);
 	return s;
