@@ -111,6 +111,7 @@ extern const struct aw_emu_module aw_emu_mi_module;
 extern const struct aw_emu_module aw_emu_entra_module;
 extern const struct aw_emu_module aw_emu_keyvault_module;
 extern const struct aw_emu_module aw_emu_ingestion_module;
+extern const struct aw_emu_module aw_emu_arm_module;
 
 /* --- requests (emu_util.c) ---------------------------------------------------------- */
 
