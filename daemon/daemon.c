@@ -1,10 +1,12 @@
 /* The daemon's life cycle: start, reload, drain, stop. See daemon.h. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "azure.h"
 #include "config.h"
@@ -32,6 +34,8 @@ struct aw_daemon {
 	struct aw_azure *azure;
 	struct aw_config *azure_cfg;
 	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_signal_t sig_stall;            /* test hook, see stall_cb */
+	uint64_t stall_ms;                /* 0: the hook is off */
 	uv_timer_t watchdog, shutdown_timer, reload_timer;
 	bool reload_scheduled;
 	bool stopping;
@@ -181,6 +185,7 @@ static void pipeline_closed(void *ud)
 	close_handle((uv_handle_t *)&d->sig_term);
 	close_handle((uv_handle_t *)&d->sig_int);
 	close_handle((uv_handle_t *)&d->sig_hup);
+	close_handle((uv_handle_t *)&d->sig_stall);
 	close_handle((uv_handle_t *)&d->watchdog);
 	close_handle((uv_handle_t *)&d->shutdown_timer);
 	close_handle((uv_handle_t *)&d->reload_timer);
@@ -442,6 +447,51 @@ static void watchdog_cb(uv_timer_t *t)
 	aw_sdnotify("WATCHDOG=1");
 }
 
+/* Test hook, off unless AIWATCH_DEBUG_STALL_SIGNAL=1 at start: SIGUSR2 then blocks the
+ * loop for AIWATCH_DEBUG_STALL_MS (default 3000 ms), the way a stuck callback would, so
+ * a test can show that the WATCHDOG=1 pings stop and systemd's watchdog would fire
+ * (tests/integration/test_watchdog.c). Nothing else uses it. */
+#define AW_STALL_DEFAULT_MS 3000
+#define AW_STALL_MAX_MS	    600000
+
+static void stall_cb(uv_signal_t *s, int signum)
+{
+	struct aw_daemon *d = s->data;
+	struct timespec ts = {.tv_sec = (time_t)(d->stall_ms / 1000),
+			      .tv_nsec = (long)(d->stall_ms % 1000) * 1000000L};
+
+	(void)signum;
+	aw_log(AW_LOG_WARN, "daemon", "test hook: stalling the event loop",
+	       AW_U("ms", d->stall_ms));
+	/* deliberately blocking: this is the stall */
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	aw_log(AW_LOG_WARN, "daemon", "test hook: event loop running again");
+}
+
+/* The stall length when the hook is on, else 0. */
+static uint64_t stall_hook_ms(void)
+{
+	const char *on = getenv("AIWATCH_DEBUG_STALL_SIGNAL");
+	const char *ms = getenv("AIWATCH_DEBUG_STALL_MS");
+	char *end;
+	long long v;
+
+	if (!on || strcmp(on, "1") != 0)
+		return 0;
+	if (!ms || !*ms)
+		return AW_STALL_DEFAULT_MS;
+	errno = 0;
+	v = strtoll(ms, &end, 10);
+	if (errno || *end != '\0' || v < 1 || v > AW_STALL_MAX_MS) {
+		aw_log(AW_LOG_WARN, "daemon",
+		       "AIWATCH_DEBUG_STALL_MS is not 1..600000; using the default",
+		       AW_S("value", ms), AW_U("ms", AW_STALL_DEFAULT_MS));
+		return AW_STALL_DEFAULT_MS;
+	}
+	return (uint64_t)v;
+}
+
 /* --- start ----------------------------------------------------------------------- */
 
 static int start(struct aw_daemon *d)
@@ -515,6 +565,13 @@ static int start(struct aw_daemon *d)
 	uv_signal_start(&d->sig_term, signal_cb, SIGTERM);
 	uv_signal_start(&d->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&d->sig_hup, signal_cb, SIGHUP);
+	d->stall_ms = stall_hook_ms();
+	if (d->stall_ms) {
+		uv_signal_start(&d->sig_stall, stall_cb, SIGUSR2);
+		aw_log(AW_LOG_WARN, "daemon",
+		       "test hook on (AIWATCH_DEBUG_STALL_SIGNAL=1): SIGUSR2 stalls the event loop",
+		       AW_U("ms", d->stall_ms));
+	}
 	wd_usec = aw_sdnotify_watchdog_usec();
 	if (wd_usec)
 		uv_timer_start(&d->watchdog, watchdog_cb, wd_usec / 2000 ? wd_usec / 2000 : 1,
@@ -560,7 +617,8 @@ int aw_daemon_run(const char *config_path)
 	uv_signal_init(&d.loop, &d.sig_term);
 	uv_signal_init(&d.loop, &d.sig_int);
 	uv_signal_init(&d.loop, &d.sig_hup);
-	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+	uv_signal_init(&d.loop, &d.sig_stall);
+	d.sig_term.data = d.sig_int.data = d.sig_hup.data = d.sig_stall.data = &d;
 	d.watchdog.data = d.shutdown_timer.data = d.reload_timer.data = &d;
 	d.exit_code = AW_EXIT_OK;
 
