@@ -110,6 +110,7 @@ extern const struct aw_emu_module aw_emu_control_module;
 extern const struct aw_emu_module aw_emu_mi_module;
 extern const struct aw_emu_module aw_emu_entra_module;
 extern const struct aw_emu_module aw_emu_keyvault_module;
+extern const struct aw_emu_module aw_emu_loganalytics_module;
 extern const struct aw_emu_module aw_emu_ingestion_module;
 extern const struct aw_emu_module aw_emu_arm_module;
 

@@ -21,6 +21,7 @@ const struct aw_emu_module *const aw_emu_modules[] = {
     &aw_emu_control_module,
     &aw_emu_mi_module,
     &aw_emu_keyvault_module,
+    &aw_emu_loganalytics_module,
     &aw_emu_ingestion_module,
     &aw_emu_arm_module,
     &aw_emu_entra_module, /* after the others: its first segment is a capture */
