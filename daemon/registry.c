@@ -4,15 +4,17 @@
 #include <string.h>
 
 extern const struct aw_plugin_desc aw_in_file;
-extern const struct aw_plugin_desc aw_out_file;
 extern const struct aw_plugin_desc aw_in_defender;
+extern const struct aw_plugin_desc aw_in_eventhubs;
 extern const struct aw_plugin_desc aw_in_loganalytics;
+extern const struct aw_plugin_desc aw_out_file;
 extern const struct aw_plugin_desc aw_out_kafka;
 extern const struct aw_plugin_desc aw_out_sentinel;
 
 const struct aw_plugin_desc *const aw_builtin_plugins[] = {
 	&aw_in_file,
 	&aw_in_defender,
+	&aw_in_eventhubs,
 	&aw_in_loganalytics,
 	&aw_out_file,
 	&aw_out_kafka,

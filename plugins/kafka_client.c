@@ -11,7 +11,14 @@
  * rd_kafka_poll() on the loop thread. rd_kafka_destroy() runs on libuv's thread pool
  * (it joins librdkafka's threads, which can take a while when a broker is unreachable);
  * every callback checks it is on the loop thread and the client is not retired, so
- * nothing reaches the owner or the logger from another thread. */
+ * nothing reaches the owner or the logger from another thread.
+ *
+ * Consumers: the main queue is redirected to the consumer queue, which is the one the
+ * eventfd watches; rd_kafka_consumer_poll() then serves messages, rebalances, commit
+ * results, statistics and log lines alike. The client performs the assignment calls a
+ * rebalance needs (incremental for the cooperative protocol, whole for eager), telling
+ * the owner after an assignment and before a revocation. Closing leaves the group with
+ * rd_kafka_consumer_close_queue() while the loop keeps serving, so nothing blocks. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <pthread.h>
@@ -19,8 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../daemon/auth.h"
 #include "../daemon/log.h"
 #include "kafka_common.h"
 
@@ -31,11 +40,24 @@
 /* rd_kafka_poll() rounds per wake-up; more is left for the next (the fd is written
  * again when the queue refills), so a busy producer cannot starve the loop. */
 #define MAX_POLL_ROUNDS 64
+/* A token without a readable expiry is handed over as valid this long, so librdkafka
+ * asks again soon (the credential's cache answers from memory until it is stale). */
+#define TOKEN_FALLBACK_LIFETIME_MS (10 * 60 * 1000)
+
+struct aw_kafka_client;
+
+/* One token request in flight; outlives the client when the credential answers late
+ * (c is cleared then). */
+struct token_req {
+	struct aw_kafka_client *c;
+};
 
 struct aw_kafka_client {
 	uv_loop_t *loop;
 	rd_kafka_t *rk;
-	rd_kafka_queue_t *mainq;
+	rd_kafka_queue_t *mainq; /* the queue served: the consumer queue for a consumer */
+	bool consumer;
+	bool consumer_closed; /* rd_kafka_consumer_close_queue() finished */
 	int efd;
 	uv_poll_t poll;
 	uv_timer_t timer;
@@ -52,6 +74,11 @@ struct aw_kafka_client {
 	unsigned open_handles;
 	void (*closed)(void *ud);
 	void *closed_ud;
+	/* OAUTHBEARER from an Entra ID credential */
+	struct aw_credential *cred;
+	char *scope;
+	struct token_req *token_req;
+	unsigned tokens_set, token_failures;
 };
 
 static bool on_loop(const struct aw_kafka_client *c)
@@ -141,6 +168,8 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 		c->brokers_up = up;
 		c->stats_seen = true;
 	}
+	if (root && c->ops->stats)
+		c->ops->stats(c->ud, root);
 	json_object_put(root);
 	return 0; /* librdkafka frees json */
 }
@@ -158,6 +187,126 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		c->ops->delivered(c->ud, m);
 }
 
+static void log_rebalance_error(struct aw_kafka_client *c, const char *what,
+				rd_kafka_error_t *e)
+{
+	if (!e)
+		return;
+	if (on_loop(c))
+		aw_log(AW_LOG_ERR, "kafka", "rebalance: cannot change the assignment",
+		       AW_S("client", c->name), AW_S("call", what),
+		       AW_S("error", rd_kafka_error_string(e)));
+	rd_kafka_error_destroy(e);
+}
+
+/* The assignment changes here, whoever else is told: a consumer that does not call
+ * (incremental_)assign would stall the whole group. */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct aw_kafka_client *c = opaque;
+	const char *proto = rd_kafka_rebalance_protocol(rk);
+	bool coop = proto && strcmp(proto, "COOPERATIVE") == 0;
+	bool tell = on_loop(c) && !c->retired;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		if (coop)
+			log_rebalance_error(c, "incremental_assign",
+					    rd_kafka_incremental_assign(rk, parts));
+		else if (rd_kafka_assign(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR && on_loop(c))
+			aw_log(AW_LOG_ERR, "kafka", "rebalance: cannot take the assignment",
+			       AW_S("client", c->name));
+		if (tell && c->ops->assigned)
+			c->ops->assigned(c->ud, parts);
+		return;
+	}
+	if (tell && c->ops->revoked)
+		c->ops->revoked(c->ud, parts, rd_kafka_assignment_lost(rk) == 1);
+	if (coop)
+		log_rebalance_error(c, "incremental_unassign",
+				    rd_kafka_incremental_unassign(rk, parts));
+	else
+		rd_kafka_assign(rk, NULL);
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+		      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	struct aw_kafka_client *c = opaque;
+
+	if (!on_loop(c) || c->retired || !c->ops->committed)
+		return;
+	c->ops->committed(c->ud, err, offsets);
+}
+
+/* --- OAUTHBEARER tokens from an Entra ID credential ------------------------------------- */
+
+static void token_answer(void *cbud, const char *token, const struct aw_error *err)
+{
+	struct token_req *req = cbud;
+	struct aw_kafka_client *c = req->c;
+	char principal[128], why[512] = "";
+	int64_t exp = 0, lifetime_ms;
+
+	free(req);
+	if (!c)
+		return; /* the client went away meanwhile */
+	c->token_req = NULL;
+	if (!token) {
+		c->token_failures++;
+		snprintf(why, sizeof why, "cannot get an Entra ID token for %.100s: %.360s",
+			 c->scope, err ? err->msg : "no token");
+		aw_log(AW_LOG_WARN, "kafka", "OAUTHBEARER token refresh failed",
+		       AW_S("client", c->name), AW_S("error", why),
+		       AW_U("failures", c->token_failures));
+		rd_kafka_oauthbearer_set_token_failure(c->rk, why);
+		return;
+	}
+	if (aw_kafka_token_claims(token, &exp, principal, sizeof principal) == 0)
+		lifetime_ms = exp * 1000;
+	else
+		lifetime_ms = (int64_t)time(NULL) * 1000 + TOKEN_FALLBACK_LIFETIME_MS;
+	if (rd_kafka_oauthbearer_set_token(c->rk, token, lifetime_ms, principal, NULL, 0, why,
+					   sizeof why) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		c->token_failures++;
+		aw_log(AW_LOG_WARN, "kafka", "librdkafka refused the Entra ID token",
+		       AW_S("client", c->name), AW_S("error", why),
+		       AW_U("failures", c->token_failures));
+		rd_kafka_oauthbearer_set_token_failure(c->rk, why);
+		return;
+	}
+	c->tokens_set++;
+	aw_log(AW_LOG_DEBUG, "kafka", "OAUTHBEARER token set", AW_S("client", c->name),
+	       AW_S("scope", c->scope), AW_I("expires_on", lifetime_ms / 1000),
+	       AW_U("tokens_set", c->tokens_set));
+}
+
+static void token_refresh_cb(rd_kafka_t *rk, const char *oauthbearer_config, void *opaque)
+{
+	struct aw_kafka_client *c = opaque;
+	struct token_req *req;
+
+	(void)oauthbearer_config;
+	if (!on_loop(c) || c->retired || c->token_req)
+		return; /* one request at a time; its answer serves this refresh too */
+	req = calloc(1, sizeof *req);
+	if (!req) {
+		rd_kafka_oauthbearer_set_token_failure(rk, "out of memory");
+		return;
+	}
+	req->c = c;
+	c->token_req = req;
+	/* May answer before returning (a fresh cached token). */
+	aw_credential_get_token(c->cred, c->scope, token_answer, req);
+}
+
+static void token_detach(struct aw_kafka_client *c)
+{
+	if (c->token_req)
+		c->token_req->c = NULL;
+	c->token_req = NULL;
+}
+
 /* --- serving ------------------------------------------------------------------------ */
 
 static void serve(struct aw_kafka_client *c)
@@ -169,8 +318,22 @@ static void serve(struct aw_kafka_client *c)
 	 * again, so nothing queued after this point can be missed. */
 	while (read(c->efd, &v, sizeof v) < 0 && errno == EINTR)
 		;
-	while (i < MAX_POLL_ROUNDS && rd_kafka_poll(c->rk, 0) > 0)
-		i++;
+	if (c->consumer) {
+		rd_kafka_message_t *m;
+		while (i < MAX_POLL_ROUNDS && (m = rd_kafka_consumer_poll(c->rk, 0)) != NULL) {
+			if (!m->err && c->brokers_up == 0)
+				c->brokers_up = 1; /* fetched: a broker is up */
+			if (!c->retired && c->ops->consumed)
+				c->ops->consumed(c->ud, m);
+			rd_kafka_message_destroy(m);
+			i++;
+		}
+		if (c->retired && !c->consumer_closed && rd_kafka_consumer_closed(c->rk))
+			c->consumer_closed = true;
+	} else {
+		while (i < MAX_POLL_ROUNDS && rd_kafka_poll(c->rk, 0) > 0)
+			i++;
+	}
 	/* Still busy: let the loop run other work, then come back at once (the queue
 	 * is not empty, so librdkafka would not write the eventfd for us). */
 	if (i == MAX_POLL_ROUNDS) {
@@ -208,6 +371,14 @@ int aw_kafka_client_new(uv_loop_t *loop, rd_kafka_type_t type, rd_kafka_conf_t *
 			const char *name, const struct aw_kafka_client_ops *ops, void *ud,
 			struct aw_kafka_client **out, struct aw_error *err)
 {
+	return aw_kafka_client_new_ex(loop, type, conf, name, ops, ud, NULL, out, err);
+}
+
+int aw_kafka_client_new_ex(uv_loop_t *loop, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+			   const char *name, const struct aw_kafka_client_ops *ops, void *ud,
+			   const struct aw_kafka_tokens *tokens, struct aw_kafka_client **out,
+			   struct aw_error *err)
+{
 	static const char *const ours[][2] = {
 	    {"log.queue", "true"},
 	    {"statistics.interval.ms", STATS_INTERVAL},
@@ -225,6 +396,7 @@ int aw_kafka_client_new(uv_loop_t *loop, rd_kafka_type_t type, rd_kafka_conf_t *
 	c->loop_thread = pthread_self();
 	c->ops = ops;
 	c->ud = ud;
+	c->consumer = type == RD_KAFKA_CONSUMER;
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->efd < 0) {
 		aw_error_set(err, "%s: eventfd: %s", name, strerror(errno));
@@ -232,12 +404,25 @@ int aw_kafka_client_new(uv_loop_t *loop, rd_kafka_type_t type, rd_kafka_conf_t *
 	}
 	if (set_all(conf, ours, sizeof ours / sizeof ours[0], err) != 0)
 		goto fail;
+	if (tokens && tokens->credential) {
+		c->cred = tokens->credential;
+		c->scope = strdup(tokens->scope ? tokens->scope : "");
+		if (!c->scope) {
+			aw_error_set(err, "%s: out of memory", name);
+			goto fail;
+		}
+		rd_kafka_conf_set_oauthbearer_token_refresh_cb(conf, token_refresh_cb);
+	}
 	rd_kafka_conf_set_opaque(conf, c);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	if (type == RD_KAFKA_PRODUCER)
 		rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	if (c->consumer) {
+		rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+		rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+	}
 	c->rk = rd_kafka_new(type, conf, why, sizeof why);
 	if (!c->rk) {
 		aw_error_set(err, "%s: cannot create the Kafka client: %s", name, why);
@@ -247,7 +432,12 @@ int aw_kafka_client_new(uv_loop_t *loop, rd_kafka_type_t type, rd_kafka_conf_t *
 	/* Log lines come out of rd_kafka_poll() on the loop, not from librdkafka's
 	 * threads (anchors.md §3.2 pitfall 4). */
 	rd_kafka_set_log_queue(c->rk, NULL);
-	c->mainq = rd_kafka_queue_get_main(c->rk);
+	if (c->consumer) {
+		rd_kafka_poll_set_consumer(c->rk);
+		c->mainq = rd_kafka_queue_get_consumer(c->rk);
+	} else {
+		c->mainq = rd_kafka_queue_get_main(c->rk);
+	}
 	rd_kafka_queue_io_event_enable(c->mainq, c->efd, &one, sizeof one);
 	uv_poll_init(loop, &c->poll, c->efd);
 	uv_timer_init(loop, &c->timer);
@@ -262,6 +452,7 @@ fail:
 		rd_kafka_conf_destroy(conf);
 	if (c->efd >= 0)
 		close(c->efd);
+	free(c->scope);
 	free(c->name);
 	free(c);
 	return -1;
@@ -271,6 +462,7 @@ rd_kafka_t *aw_kafka_client_rk(struct aw_kafka_client *c)
 {
 	return c->rk;
 }
+
 
 unsigned aw_kafka_client_brokers_up(const struct aw_kafka_client *c)
 {
@@ -294,7 +486,12 @@ static void destroy_work(uv_work_t *w)
 {
 	struct aw_kafka_client *c = w->data;
 
-	rd_kafka_destroy(c->rk);
+	/* A consumer that could not leave its group in time is not made to try again
+	 * here: that would block this thread on a broker that is not answering. */
+	if (c->consumer && !c->consumer_closed)
+		rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	else
+		rd_kafka_destroy(c->rk);
 }
 
 static void destroy_done(uv_work_t *w, int status)
@@ -304,6 +501,7 @@ static void destroy_done(uv_work_t *w, int status)
 	void *ud = c->closed_ud;
 
 	close(c->efd);
+	free(c->scope);
 	free(c->name);
 	free(c);
 	if (closed)
@@ -332,6 +530,7 @@ static void finish(struct aw_kafka_client *c)
 		rd_kafka_purge(c->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
 					  RD_KAFKA_PURGE_F_NON_BLOCKING);
 	serve(c);
+	token_detach(c);
 	rd_kafka_queue_io_event_enable(c->mainq, -1, NULL, 0);
 	rd_kafka_queue_destroy(c->mainq);
 	c->mainq = NULL;
@@ -346,7 +545,8 @@ static void drain_cb(uv_timer_t *t)
 	struct aw_kafka_client *c = t->data;
 
 	serve(c);
-	if (rd_kafka_outq_len(c->rk) == 0 || uv_now(c->loop) >= c->deadline) {
+	if ((c->consumer ? c->consumer_closed : rd_kafka_outq_len(c->rk) == 0) ||
+	    uv_now(c->loop) >= c->deadline) {
 		uv_timer_stop(&c->timer);
 		finish(c);
 	}
@@ -358,7 +558,19 @@ void aw_kafka_client_close(struct aw_kafka_client *c, uint64_t drain_ms, void (*
 	c->retired = true;
 	c->closed = closed;
 	c->closed_ud = ud;
-	if (drain_ms == 0 || rd_kafka_outq_len(c->rk) == 0) {
+	token_detach(c);
+	if (c->consumer && drain_ms > 0) {
+		/* Leave the group while the loop keeps serving the queue (the revocation
+		 * and the commits already sent complete on it). */
+		rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, c->mainq);
+		if (e) {
+			aw_log(AW_LOG_WARN, "kafka", "cannot leave the consumer group cleanly",
+			       AW_S("client", c->name), AW_S("error", rd_kafka_error_string(e)));
+			rd_kafka_error_destroy(e);
+			finish(c);
+			return;
+		}
+	} else if (drain_ms == 0 || rd_kafka_outq_len(c->rk) == 0) {
 		finish(c);
 		return;
 	}

@@ -13,7 +13,12 @@
  * Properties: `rdkafka:` is a list of "name=value" strings handed to rd_kafka_conf_set()
  * unchanged; properties that hold secrets are refused there and read only from
  * `rdkafka_secrets:` (struct aw_kafka_secrets, each an AW_OPT_SECRET), so a password
- * never sits inline in the configuration. */
+ * never sits inline in the configuration.
+ *
+ * Consumers (in_eventhubs) are served the same way: the consumer queue, to which the
+ * main queue is redirected, wakes the loop; messages, rebalances and commit results
+ * reach the owner through the ops below, on the loop thread. SASL OAUTHBEARER tokens
+ * can come from an Entra ID credential (kafka_token.c), fetched without blocking. */
 #ifndef AW_KAFKA_COMMON_H
 #define AW_KAFKA_COMMON_H
 
@@ -90,8 +95,24 @@ int aw_kafka_event_hubs_defaults(rd_kafka_conf_t *conf, struct aw_error *err);
 int aw_kafka_check_event_hubs(const struct aw_strlist *props, const char *where, const char *key,
 			      struct aw_error_list *errs);
 
+/* The Entra ID scope for an Event Hubs namespace: https://<namespace host>/.default from
+ * the first broker of a *.servicebus.* list (port dropped). 0, or -1 when the list names
+ * no Event Hubs namespace. */
+int aw_kafka_event_hubs_scope(const char *brokers, char *out, size_t outsz);
+
+/* True when `rdkafka:` asks for SASL OAUTHBEARER with tokens from the application (not
+ * librdkafka's own sasl.oauthbearer.method=oidc). */
+bool aw_kafka_wants_app_tokens(const struct aw_strlist *props);
+
+/* The `exp` claim of a JWT-shaped token, in seconds since the epoch, and a principal
+ * name for librdkafka (oid, else sub, else appid; "aiwatchd" when none). 0, or -1 when
+ * the token carries no readable exp. Never logs the token. */
+int aw_kafka_token_claims(const char *token, int64_t *exp, char *principal, size_t psz);
+
 /* True when this librdkafka was built with `feature` (builtin.features: "zstd", ...). */
 bool aw_kafka_has_feature(const char *feature);
+
+struct json_object;
 
 /* --- a handle served from the loop ---------------------------------------------------- */
 
@@ -106,6 +127,31 @@ struct aw_kafka_client_ops {
 	/* The handle hit a fatal error (rd_kafka_fatal_error) and can do nothing more:
 	 * close it and create another. Called from inside a drain: act in served(). */
 	void (*fatal)(void *ud, const char *reason);
+
+	/* Consumers. A message or a consumer error (m->err set); m is the client's and
+	 * valid during the call only. */
+	void (*consumed)(void *ud, const rd_kafka_message_t *m);
+	/* Partitions now assigned (after librdkafka took them: they may be paused). */
+	void (*assigned)(void *ud, const rd_kafka_topic_partition_list_t *parts);
+	/* Partitions about to be given up (before librdkafka lets them go: what is
+	 * durable may still be committed). lost: the group already gave them to another
+	 * member, so nothing may be committed for them. */
+	void (*revoked)(void *ud, const rd_kafka_topic_partition_list_t *parts, bool lost);
+	/* The result of an asynchronous rd_kafka_commit(). */
+	void (*committed)(void *ud, rd_kafka_resp_err_t err,
+			  const rd_kafka_topic_partition_list_t *offsets);
+	/* Each statistics document (statistics.interval.ms), parsed; borrowed. */
+	void (*stats)(void *ud, struct json_object *root);
+};
+
+/* SASL OAUTHBEARER tokens from an Entra ID credential (sasl.mechanism=OAUTHBEARER
+ * without sasl.oauthbearer.method=oidc): when librdkafka asks for a token, the client
+ * asks the credential (never blocking the loop) and hands the answer to
+ * rd_kafka_oauthbearer_set_token(), its lifetime read from the token's `exp` claim. */
+struct aw_credential;
+struct aw_kafka_tokens {
+	struct aw_credential *credential;
+	const char *scope; /* https://<namespace>.servicebus.windows.net/.default */
 };
 
 /* Create the handle from conf (consumed on success and on failure). `name` labels its
@@ -115,6 +161,16 @@ int aw_kafka_client_new(uv_loop_t *loop, rd_kafka_type_t type, rd_kafka_conf_t *
 			const char *name, const struct aw_kafka_client_ops *ops, void *ud,
 			struct aw_kafka_client **out, struct aw_error *err);
 
+/* The same with OAUTHBEARER tokens from tokens->credential (tokens and its strings are
+ * copied; NULL: none). A consumer (RD_KAFKA_CONSUMER, conf with group.id) has its main
+ * queue redirected to the consumer queue and must be subscribed by the owner
+ * (rd_kafka_subscribe); rebalances are handled by the client (eager or cooperative,
+ * whichever protocol the assignor negotiated) around ops->assigned / ops->revoked. */
+int aw_kafka_client_new_ex(uv_loop_t *loop, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+			   const char *name, const struct aw_kafka_client_ops *ops, void *ud,
+			   const struct aw_kafka_tokens *tokens, struct aw_kafka_client **out,
+			   struct aw_error *err);
+
 rd_kafka_t *aw_kafka_client_rk(struct aw_kafka_client *c);
 
 /* Brokers whose connection is up, from the last statistics (and errors since). */
@@ -123,9 +179,10 @@ unsigned aw_kafka_client_brokers_up(const struct aw_kafka_client *c);
 /* 1 when at least one broker is up; else 0 with the reason (and the last error). */
 int aw_kafka_client_ready(const struct aw_kafka_client *c, char *why, size_t whysz);
 
-/* Stop calling ops; serve for up to drain_ms while messages are still in flight; purge
- * what is left; destroy the handle off the loop. closed(ud) runs on the loop once
- * everything is released; the client is freed by then. */
+/* Stop calling ops; serve for up to drain_ms while messages are still in flight (a
+ * consumer: while it leaves its group, rd_kafka_consumer_close_queue; commits already
+ * sent complete first); purge what is left; destroy the handle off the loop. closed(ud)
+ * runs on the loop once everything is released; the client is freed by then. */
 void aw_kafka_client_close(struct aw_kafka_client *c, uint64_t drain_ms, void (*closed)(void *ud),
 			   void *ud);
 

@@ -362,6 +362,42 @@ int aw_kafka_check_event_hubs(const struct aw_strlist *props, const char *where,
 	return aw_error_list_count(errs) == before ? 0 : -1;
 }
 
+int aw_kafka_event_hubs_scope(const char *brokers, char *out, size_t outsz)
+{
+	for (const char *p = brokers; p && *p;) {
+		size_t l = strcspn(p, ","), hl;
+		const char *b = p, *e = p + l, *colon;
+		while (b < e && isspace((unsigned char)*b))
+			b++;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		colon = memchr(b, ':', (size_t)(e - b));
+		hl = (size_t)((colon ? colon : e) - b);
+		if (hl > 0 &&
+		    snprintf(out, outsz, "https://%.*s/.default", (int)hl, b) < (int)outsz) {
+			for (char *q = out; *q; q++)
+				*q = (char)tolower((unsigned char)*q);
+			if (strstr(out, ".servicebus."))
+				return 0;
+		}
+		p += l + (p[l] ? 1 : 0);
+	}
+	out[0] = '\0';
+	return -1;
+}
+
+bool aw_kafka_wants_app_tokens(const struct aw_strlist *props)
+{
+	const char *mech = aw_kafka_property(props, "sasl.mechanism");
+	const char *mechs = aw_kafka_property(props, "sasl.mechanisms");
+	const char *method = aw_kafka_property(props, "sasl.oauthbearer.method");
+
+	if (!(mech && strcasecmp(mech, "OAUTHBEARER") == 0) &&
+	    !(mechs && strcasecmp(mechs, "OAUTHBEARER") == 0))
+		return false;
+	return !method || strcasecmp(method, "oidc") != 0;
+}
+
 bool aw_kafka_has_feature(const char *feature)
 {
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
