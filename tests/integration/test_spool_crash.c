@@ -292,7 +292,7 @@ START_TEST(kill9_at_random_moments_loses_nothing)
 	       lost, dup, kills, want.n, got.n, unexpected,
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	fflush(stdout);
-	ck_assert_int_ge(kills, 20);
+	ck_assert_int_ge(kills, ROUNDS - 2); /* a round may end before its kill */
 	ck_assert_msg(lost == 0, "lost=%zu duplicated=%zu", lost, dup);
 	ck_assert_uint_eq(unexpected, 0);
 
