@@ -80,8 +80,7 @@ static int copy_first_cb(void *ud, const struct aw_val *v)
 	n = v->len < c->sz - 1 ? v->len : c->sz - 1;
 	memcpy(c->buf, v->s, n);
 	c->buf[n] = '\0';
-	c->num = v->num;
-	c->has_num = v->has_num || v->kind == AW_VAL_NUMBER;
+	c->has_num = aw_val_number(v, &c->num);
 	c->found = true;
 	return 1;
 }

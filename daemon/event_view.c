@@ -339,6 +339,15 @@ static bool string_number(const char *s, size_t len, double *out)
 	return true;
 }
 
+bool aw_val_number(const struct aw_val *v, double *out)
+{
+	if (v->kind == AW_VAL_NUMBER) {
+		*out = v->num;
+		return true;
+	}
+	return v->kind == AW_VAL_STRING && string_number(v->s, v->len, out);
+}
+
 static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
 {
 	const struct doc *dc = &v->docs[d];
@@ -353,7 +362,6 @@ static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
 	case JSMN_STRING:
 		out->kind = AW_VAL_STRING;
 		out->s = tok_string(v, d, i, &out->len);
-		out->has_num = string_number(out->s, out->len, &out->num);
 		break;
 	case JSMN_OBJECT:
 		out->kind = AW_VAL_OBJECT;
@@ -373,7 +381,6 @@ static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
 			out->kind = AW_VAL_NUMBER;
 			if (!small_int(raw, rawlen, &out->num))
 				out->num = strtod(raw, NULL);
-			out->has_num = true;
 		}
 		break;
 	}
@@ -459,7 +466,10 @@ static uint32_t key_hash(const char *s, size_t n)
 	return h ^ (h >> 15);
 }
 
-static bool key_is(struct aw_event_view *v, int d, int k, const char *name, size_t len, bool ci)
+enum key_match { KEY_NO, KEY_CASE, KEY_EXACT };
+
+/* Does key token k of doc d name `name`: exactly, only ignoring ASCII case, or not. */
+static enum key_match key_is(struct aw_event_view *v, int d, int k, const char *name, size_t len)
 {
 	const jsmntok_t *t = &v->tok[v->docs[d].base + k];
 	size_t kl = (size_t)(t->end - t->start);
@@ -467,32 +477,46 @@ static bool key_is(struct aw_event_view *v, int d, int k, const char *name, size
 
 	/* unescaped text is never longer than the raw bytes */
 	if (kl < len || (kl != len && !v->esc[v->docs[d].base + k]))
-		return false;
+		return KEY_NO;
 	ks = tok_string(v, d, k, &kl);
 
 	if (kl != len)
-		return false;
-	return ci ? ascii_caseeq(ks, name, len) : memcmp(ks, name, len) == 0;
+		return KEY_NO;
+	if (memcmp(ks, name, len) == 0)
+		return KEY_EXACT;
+	return ascii_caseeq(ks, name, len) ? KEY_CASE : KEY_NO;
 }
 
-/* Value token of key `name` in the object at obj, or -1. */
+/* Value token of key `name` in the object at obj, or -1. An exact key wins; with ci,
+ * else the first key equal but for ASCII case. One pass serves both, because a field
+ * a rule names is often absent, and an absent one used to cost two scans. */
 static int find_key(struct aw_event_view *v, int d, int obj, const char *name, size_t len, bool ci)
 {
+	int folded = -1;
+	enum key_match m;
+
 	if (d == 0 && obj == 0) {
 		size_t mask = v->ktab_cap - 1;
-		for (size_t i = key_hash(name, len) & mask; v->ktab[i] >= 0; i = (i + 1) & mask)
-			if (key_is(v, 0, v->ktab[i], name, len, ci))
+		for (size_t i = key_hash(name, len) & mask; v->ktab[i] >= 0; i = (i + 1) & mask) {
+			m = key_is(v, 0, v->ktab[i], name, len);
+			if (m == KEY_EXACT)
 				return v->ktab[i] + 1;
-		return -1;
+			if (m == KEY_CASE && ci && folded < 0)
+				folded = v->ktab[i] + 1;
+		}
+		return folded;
 	}
 	int n = v->tok[v->docs[d].base + obj].size;
 	int j = obj + 1;
 	for (int k = 0; k < n; k++) {
-		if (key_is(v, d, j, name, len, ci))
+		m = key_is(v, d, j, name, len);
+		if (m == KEY_EXACT)
 			return j + 1;
+		if (m == KEY_CASE && ci && folded < 0)
+			folded = j + 1;
 		j = skip(v, d, j + 1);
 	}
-	return -1;
+	return folded;
 }
 
 struct visit {
@@ -538,9 +562,7 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 	if (type == JSMN_OBJECT) {
 		const char *seg = f->seg[k];
 		size_t sl = strlen(seg);
-		int vi = find_key(v, d, i, seg, sl, false);
-		if (vi < 0)
-			vi = find_key(v, d, i, seg, sl, true);
+		int vi = find_key(v, d, i, seg, sl, true);
 		return vi >= 0 && walk(v, d, vi, f, k + 1, vis, found);
 	}
 	if (type == JSMN_ARRAY) {

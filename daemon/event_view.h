@@ -26,17 +26,20 @@ enum aw_val_kind {
 };
 
 /* One value of a field. Pointers are valid until the next reset or lookup callback
- * returns. A STRING whose text parses completely as a number also has has_num and num
- * set (Log Analytics often carries numbers as strings), so numeric comparisons work on
- * either form. */
+ * returns. num is set for a NUMBER; for a STRING ask aw_val_number(). */
 struct aw_val {
 	enum aw_val_kind kind;
 	const char *s;
 	size_t len;
 	double num;
-	bool has_num;
 	bool b;
 };
+
+/* The value as a number: a NUMBER, or a STRING whose whole text is one ("42",
+ * "-1.5e3"; Log Analytics often carries numbers as strings), so numeric comparisons
+ * work on either form. Computed on demand: most strings an event shows the rules
+ * (ids, addresses, names) are never compared as numbers. */
+bool aw_val_number(const struct aw_val *v, double *out);
 
 /* A field name compiled once (rule load): the literal name and its dot-separated path. */
 struct aw_field_ref {

@@ -431,10 +431,6 @@ int aw_sigma_keywords_compile(const struct aw_node *list, const struct aw_sigma_
 
 /* --- matching ------------------------------------------------------------------------- */
 
-static bool val_numeric(const struct aw_val *v)
-{
-	return v->kind == AW_VAL_NUMBER || (v->kind == AW_VAL_STRING && v->has_num);
-}
 
 /* The value's text as an exact int64 ("42", "-7"), for integers beyond 2^53. */
 static bool val_int(const struct aw_val *v, long long *out)
@@ -507,12 +503,14 @@ static int fr_cb(void *ud, const struct aw_val *b)
 	if (b->kind == AW_VAL_NULL)
 		return 0;
 	switch (st->a->how) {
-	case FR_EQ:
-		if (val_numeric(a) && val_numeric(b))
-			st->matched = a->num == b->num;
+	case FR_EQ: {
+		double x, y;
+		if (aw_val_number(a, &x) && aw_val_number(b, &y))
+			st->matched = x == y;
 		else
 			st->matched = aw_sigma_text_equal(a->s, a->len, b->s, b->len, st->cased);
 		break;
+	}
 	case FR_CONTAINS:
 		st->matched = aw_sigma_text_contains(a->s, a->len, b->s, b->len, st->cased);
 		break;
@@ -532,16 +530,18 @@ static bool alt_match(const struct aw_sigma_item *it, const struct alt *a, const
 	switch (a->kind) {
 	case A_STR:
 		return v->kind != AW_VAL_NULL && aw_sigma_str_match(a->str, v->s, v->len);
-	case A_NUM:
-		if (val_numeric(v)) {
+	case A_NUM: {
+		double num;
+		if (aw_val_number(v, &num)) {
 			long long x;
 			if (a->is_int && val_int(v, &x))
 				return x == a->ival;
-			if (v->num == a->num)
+			if (num == a->num)
 				return true;
 		}
 		return v->kind == AW_VAL_STRING &&
 		       aw_sigma_text_equal(v->s, v->len, a->text, strlen(a->text), false);
+	}
 	case A_BOOL:
 		if (v->kind == AW_VAL_BOOL)
 			return v->b == a->b;
@@ -550,16 +550,18 @@ static bool alt_match(const struct aw_sigma_item *it, const struct alt *a, const
 					   false);
 	case A_CIDR:
 		return cidr_match(a, v);
-	case A_CMP:
-		if (!val_numeric(v))
+	case A_CMP: {
+		double num;
+		if (!aw_val_number(v, &num))
 			return false;
 		if (a->op == AW_MOD_GT)
-			return v->num > a->num;
+			return num > a->num;
 		if (a->op == AW_MOD_GTE)
-			return v->num >= a->num;
+			return num >= a->num;
 		if (a->op == AW_MOD_LT)
-			return v->num < a->num;
-		return v->num <= a->num;
+			return num < a->num;
+		return num <= a->num;
+	}
 	case A_FIELDREF: {
 		if (v->kind == AW_VAL_NULL)
 			return false;

@@ -53,9 +53,10 @@ static int collect(void *ud, const struct aw_val *v)
 	size_t n = strlen(got);
 	snprintf(got + n, sizeof got - n, "%s%s:%.*s", n ? " | " : "", kind_name(v->kind),
 		 (int)v->len, v->s);
-	if (v->has_num) {
+	double num;
+	if (aw_val_number(v, &num)) {
 		n = strlen(got);
-		snprintf(got + n, sizeof got - n, "#%g", v->num);
+		snprintf(got + n, sizeof got - n, "#%g", num);
 	}
 	if (v->kind == AW_VAL_BOOL) {
 		n = strlen(got);
