@@ -14,15 +14,35 @@
 #define RI_MAX_LEN    256 /* nor one whose value is longer */
 #define RI_MAX_FIELDS 32  /* distinct fields looked up per event */
 #define RI_MAX_ITEMS  8   /* filed items per rule */
+#define RI_MAX_PATS   4096 /* distinct substrings (and non-ASCII patterns) per field */
+#define RI_HASH_LEN   255  /* longest prefix / suffix looked up by hash */
+#define RI_LC_MAX     4096 /* longest value searched for substrings in one lower-cased copy */
+
+/* What a slot's hash was made from: a whole value, or the first or last bytes. */
+enum ri_kind { RI_EXACT, RI_PREFIX, RI_SUFFIX };
 
 struct slot {
 	uint64_t h;   /* 0: empty */
 	uint32_t pos; /* route position of the rule */
 };
 
+/* A substring some rules require of a field (or a prefix or suffix that is not plain
+ * ASCII or too long to hash), and those rules. */
+struct pat {
+	const struct aw_sigma_str *str; /* the first filing rule's matcher */
+	bool ascii_sub;			/* a plain ASCII substring: memmem in lower case */
+	uint32_t *pos;			/* route positions of the rules filed under it */
+	size_t npos, cap;
+};
+
 struct field {
 	const struct aw_field_ref *ref; /* the first filed item's (rules outlive the index) */
-	size_t maxlen;                  /* longest value filed under it */
+	size_t maxlen;                  /* longest exact value filed under it */
+	struct pat *pats;		/* distinct patterns, each tested once per value */
+	size_t npats, patcap;
+	/* lengths of the ASCII prefixes [0] and suffixes [1] filed by hash: one lookup
+	 * per distinct length, whatever the number of rules */
+	uint64_t lens[2][4];
 };
 
 struct aw_rule_index {
@@ -36,9 +56,10 @@ struct aw_rule_index {
 	size_t cap; /* a power of two */
 };
 
-static uint64_t value_hash(const char *s, size_t n, size_t field)
+static uint64_t value_hash(const char *s, size_t n, size_t field, enum ri_kind kind)
 {
-	uint64_t h = 1469598103934665603ull ^ ((uint64_t)field * 0x9E3779B97F4A7C15ull);
+	uint64_t h = 1469598103934665603ull ^
+		     (((uint64_t)field * 4 + (uint64_t)kind) * 0x9E3779B97F4A7C15ull);
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
@@ -48,15 +69,16 @@ static uint64_t value_hash(const char *s, size_t n, size_t field)
 /* A required item filed under its values. */
 struct filed_item {
 	const struct aw_sigma_item *it;
-	const char *vals[RI_MAX_VALUES];
-	size_t lens[RI_MAX_VALUES];
+	const struct aw_sigma_str *vals[RI_MAX_VALUES];
 	size_t n;
 };
 
-/* Every required item of r that says "field equals one of these strings" (up to
- * RI_MAX_ITEMS): a rule is a candidate only when all of them hold, which is what
- * keeps rules that share a common value (OperationName: ChatCompletions_Create)
- * from all being candidates for every such event. */
+/* Every required item of r that says "field is / starts with / ends with / contains
+ * one of these strings" (up to RI_MAX_ITEMS): a rule is a candidate only when all of
+ * them hold, which is what keeps rules that share a common value (OperationName:
+ * ChatCompletions_Create) from all being candidates for every such event, and rules
+ * that differ only in a substring (Resource|contains: -HR-) from all being evaluated
+ * in full. */
 static size_t pick_items(const struct aw_sigma_rule *r, struct filed_item *out)
 {
 	const struct aw_sigma_detection *d = &r->det;
@@ -73,11 +95,14 @@ static size_t pick_items(const struct aw_sigma_rule *r, struct filed_item *out)
 		const struct aw_sigma_group *g = &d->idents[i].groups[0];
 		for (size_t k = 0; k < g->nitems && n < RI_MAX_ITEMS; k++) {
 			struct filed_item *fi = &out[n];
-			fi->n = aw_sigma_item_exact_values(g->items[k], fi->vals, fi->lens,
-							   RI_MAX_VALUES);
+			fi->n = aw_sigma_item_literal_matchers(g->items[k], fi->vals,
+							       RI_MAX_VALUES);
 			bool fits = fi->n > 0 && aw_sigma_item_ref(g->items[k]);
-			for (size_t j = 0; fits && j < fi->n; j++)
-				fits = fi->lens[j] <= RI_MAX_LEN;
+			for (size_t j = 0; fits && j < fi->n; j++) {
+				size_t len;
+				aw_sigma_str_literal(fi->vals[j], &len);
+				fits = len <= RI_MAX_LEN;
+			}
 			if (fits) {
 				fi->it = g->items[k];
 				n++;
@@ -104,6 +129,84 @@ static size_t field_slot(struct aw_rule_index *ix, const struct aw_field_ref *re
 		return RI_MAX_FIELDS;
 	ix->fields[ix->nfields] = (struct field){.ref = ref, .maxlen = 0};
 	return ix->nfields++;
+}
+
+static bool plain_ascii(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return false;
+	return true;
+}
+
+/* ASCII letters lower-cased, every other byte as it is. For a pattern of plain ASCII
+ * (folded already) this is exactly the matcher's folding: no two-byte character folds
+ * to ASCII (sigma_string.c folds only within two-byte forms). */
+static void lower_ascii(char *dst, const char *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = (char)((unsigned)(c - 'A') < 26u ? c + 32 : c);
+	}
+}
+
+/* How a filed value is looked up per event. */
+static enum ri_kind hash_kind(const struct aw_sigma_str *str, bool *hashed)
+{
+	size_t len;
+	const char *lit = aw_sigma_str_literal(str, &len);
+	enum aw_sigma_match_kind k = aw_sigma_str_kind(str);
+
+	*hashed = k == AW_SIGMA_EXACT ||
+		  ((k == AW_SIGMA_PREFIX || k == AW_SIGMA_SUFFIX) && len <= RI_HASH_LEN &&
+		   plain_ascii(lit, len));
+	return k == AW_SIGMA_PREFIX ? RI_PREFIX : k == AW_SIGMA_SUFFIX ? RI_SUFFIX : RI_EXACT;
+}
+
+/* The index of the field's entry for a pattern (same kind and folded literal: same
+ * verdict), added when new; -1 when out of memory or the field has RI_MAX_PATS
+ * already. */
+static long pattern_slot(struct field *fd, const struct aw_sigma_str *str)
+{
+	enum aw_sigma_match_kind kind = aw_sigma_str_kind(str);
+	size_t len, l;
+	const char *lit = aw_sigma_str_literal(str, &len);
+
+	for (size_t i = 0; i < fd->npats; i++) {
+		const char *o = aw_sigma_str_literal(fd->pats[i].str, &l);
+		if (aw_sigma_str_kind(fd->pats[i].str) == kind && l == len && memcmp(o, lit, len) == 0)
+			return (long)i;
+	}
+	if (fd->npats == RI_MAX_PATS)
+		return -1;
+	if (fd->npats == fd->patcap) {
+		size_t ncap = fd->patcap ? fd->patcap * 2 : 8;
+		struct pat *np = realloc(fd->pats, ncap * sizeof *np);
+		if (!np)
+			return -1;
+		fd->pats = np;
+		fd->patcap = ncap;
+	}
+	fd->pats[fd->npats] = (struct pat){
+	    .str = str, .ascii_sub = kind == AW_SIGMA_CONTAINS && plain_ascii(lit, len)};
+	return (long)fd->npats++;
+}
+
+/* File rule pos under a pattern. Two values of one item that both hold count twice,
+ * which only makes a spare candidate; counting an item once per pattern instead
+ * would lose a rule that requires the same pattern in two items. */
+static int pattern_add(struct pat *p, uint32_t pos)
+{
+	if (p->npos == p->cap) {
+		size_t ncap = p->cap ? p->cap * 2 : 4;
+		uint32_t *np = realloc(p->pos, ncap * sizeof *np);
+		if (!np)
+			return -1;
+		p->pos = np;
+		p->cap = ncap;
+	}
+	p->pos[p->npos++] = pos;
+	return 0;
 }
 
 static int grow(struct aw_rule_index *ix, size_t want)
@@ -157,22 +260,46 @@ struct aw_rule_index *aw_rule_index_build(const struct aw_rs_rule *rules, const 
 
 		for (size_t m = 0; m < ni; m++) {
 			size_t f = field_slot(ix, aw_sigma_item_ref(items[m].it));
+			long pats[RI_MAX_VALUES];
 			if (f == RI_MAX_FIELDS)
+				continue;
+			/* every pattern slot first: an item is filed whole or not at all */
+			bool whole = true;
+			for (size_t j = 0; j < items[m].n && whole; j++) {
+				bool hashed;
+				pats[j] = -1;
+				hash_kind(items[m].vals[j], &hashed);
+				if (!hashed)
+					whole = (pats[j] = pattern_slot(&ix->fields[f],
+									items[m].vals[j])) >= 0;
+			}
+			if (!whole)
 				continue;
 			if (grow(ix, used + items[m].n) < 0)
 				goto fail;
 			for (size_t j = 0; j < items[m].n; j++) {
+				size_t len;
+				const char *lit = aw_sigma_str_literal(items[m].vals[j], &len);
+				bool hashed;
+				enum ri_kind kind = hash_kind(items[m].vals[j], &hashed);
+				if (pats[j] >= 0) {
+					if (pattern_add(&ix->fields[f].pats[pats[j]], (uint32_t)k) < 0)
+						goto fail;
+					continue;
+				}
 				/* the item's literals are folded already; fold again so the
 				 * event side and this side agree byte for byte */
-				aw_sigma_fold(buf, items[m].vals[j], items[m].lens[j]);
-				uint64_t h = value_hash(buf, items[m].lens[j], f);
+				aw_sigma_fold(buf, lit, len);
+				uint64_t h = value_hash(buf, len, f, kind);
 				size_t s = h & (ix->cap - 1);
 				while (ix->slots[s].h)
 					s = (s + 1) & (ix->cap - 1);
 				ix->slots[s] = (struct slot){.h = h, .pos = (uint32_t)k};
 				used++;
-				if (items[m].lens[j] > ix->fields[f].maxlen)
-					ix->fields[f].maxlen = items[m].lens[j];
+				if (kind != RI_EXACT)
+					ix->fields[f].lens[kind - 1][len / 64] |= (uint64_t)1 << (len % 64);
+				else if (len > ix->fields[f].maxlen)
+					ix->fields[f].maxlen = len;
 			}
 			ix->need[k]++;
 		}
@@ -191,6 +318,11 @@ void aw_rule_index_free(struct aw_rule_index *ix)
 {
 	if (!ix)
 		return;
+	for (size_t f = 0; f < ix->nfields; f++) {
+		for (size_t i = 0; i < ix->fields[f].npats; i++)
+			free(ix->fields[f].pats[i].pos);
+		free(ix->fields[f].pats);
+	}
 	free(ix->always);
 	free(ix->need);
 	free(ix->count);
@@ -214,26 +346,87 @@ struct lookup {
 	uint64_t *out;
 };
 
+/* One filed item of rule pos held. */
+static void item_held(struct aw_rule_index *ix, uint32_t pos, uint64_t *out)
+{
+	if (ix->count[pos] < 255 && ++ix->count[pos] == ix->need[pos])
+		out[pos / 64] |= (uint64_t)1 << (pos % 64);
+}
+
+/* Every rule filed under hash h sits in the probe run from its slot; a rule is a
+ * candidate once as many of its items held as it has filed (an array value, or two
+ * values of one item, may count an item twice: a spare candidate, never a missed
+ * one). */
+static void probe(struct aw_rule_index *ix, uint64_t h, uint64_t *out)
+{
+	for (size_t s = h & (ix->cap - 1); ix->slots[s].h; s = (s + 1) & (ix->cap - 1)) {
+		if (ix->slots[s].h == h)
+			item_held(ix, ix->slots[s].pos, out);
+	}
+}
+
+/* The ASCII prefixes (or suffixes) filed under the field: one hash per distinct
+ * length. tail: the value's last min(n, RI_HASH_LEN) bytes, lower-cased. */
+static void affixes(struct aw_rule_index *ix, size_t f, enum ri_kind kind, const char *lc,
+		    size_t n, uint64_t *out)
+{
+	const uint64_t *bits = ix->fields[f].lens[kind - 1];
+
+	for (size_t w = 0; w < 4; w++) {
+		for (uint64_t b = bits[w]; b; b &= b - 1) {
+			size_t len = w * 64 + (size_t)__builtin_ctzll(b);
+			if (len > n)
+				return;
+			probe(ix, value_hash(kind == RI_PREFIX ? lc : lc + n - len, len, f, kind),
+			      out);
+		}
+	}
+}
+
 static int value_cb(void *ud, const struct aw_val *v)
 {
 	struct lookup *l = ud;
 	struct aw_rule_index *ix = l->ix;
+	const struct field *fd = &ix->fields[l->field];
 	char buf[RI_MAX_LEN];
+	char lc[RI_LC_MAX];
+	bool whole = v->len <= sizeof lc;
 
-	if (v->kind == AW_VAL_NULL || v->len > ix->fields[l->field].maxlen)
+	if (v->kind == AW_VAL_NULL)
+		return 0;
+	if (fd->lens[0][0] | fd->lens[0][1] | fd->lens[0][2] | fd->lens[0][3]) {
+		size_t k = v->len < RI_HASH_LEN ? v->len : RI_HASH_LEN;
+		lower_ascii(lc, v->s, k);
+		affixes(ix, l->field, RI_PREFIX, lc, k, l->out);
+	}
+	if (fd->lens[1][0] | fd->lens[1][1] | fd->lens[1][2] | fd->lens[1][3]) {
+		size_t k = v->len < RI_HASH_LEN ? v->len : RI_HASH_LEN;
+		lower_ascii(lc, v->s + v->len - k, k);
+		affixes(ix, l->field, RI_SUFFIX, lc, k, l->out);
+	}
+	/* each distinct substring once per value: plain ASCII ones in one lower-cased
+	 * copy, the rest (and very long values) with the rules' own matcher */
+	if (fd->npats && whole)
+		lower_ascii(lc, v->s, v->len);
+	for (size_t i = 0; i < fd->npats; i++) {
+		const struct pat *p = &fd->pats[i];
+		bool held;
+		if (whole && p->ascii_sub) {
+			size_t len;
+			const char *lit = aw_sigma_str_literal(p->str, &len);
+			held = len == 0 || (len <= v->len && memmem(lc, v->len, lit, len));
+		} else {
+			held = aw_sigma_str_match(p->str, v->s, v->len);
+		}
+		if (!held)
+			continue;
+		for (size_t k = 0; k < p->npos; k++)
+			item_held(ix, p->pos[k], l->out);
+	}
+	if (v->len > fd->maxlen)
 		return 0;
 	aw_sigma_fold(buf, v->s, v->len);
-	uint64_t h = value_hash(buf, v->len, l->field);
-	/* every rule filed under this value sits in the probe run from its slot */
-	/* every rule filed under this value sits in the probe run from its slot; a rule
-	 * is a candidate once as many of its items held as it has filed (an array
-	 * value may count one item twice: a spare candidate, never a missed one) */
-	for (size_t s = h & (ix->cap - 1); ix->slots[s].h; s = (s + 1) & (ix->cap - 1)) {
-		uint32_t pos = ix->slots[s].pos;
-		if (ix->slots[s].h == h && ix->count[pos] < 255 &&
-		    ++ix->count[pos] == ix->need[pos])
-			l->out[pos / 64] |= (uint64_t)1 << (pos % 64);
-	}
+	probe(ix, value_hash(buf, v->len, l->field, RI_EXACT), l->out);
 	return 0; /* an array field: every element may file rules */
 }
 

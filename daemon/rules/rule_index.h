@@ -1,13 +1,15 @@
 /* The rules of one route indexed by the values their events must have.
  *
- * Most detection rules require some fields to equal one of a few strings
- * (`OperationName: ListKeys`, `ResultSignature: ['401', '403']`). Such a rule is
- * filed under each of those fields and strings (case-folded); per event the index
- * reads each indexed field once, looks its value up, and yields the candidate rules:
- * those all of whose filed items hold, plus every rule that could not be filed. The
- * cost per event is one lookup per indexed field, whatever the number of rules, so
- * adding rules of this shape costs almost nothing for events they cannot match.
- * The candidates are a superset: each is still evaluated in full. */
+ * Most detection rules require some fields to equal, start with, end with or contain
+ * one of a few strings (`OperationName: ListKeys`, `ResultSignature: ['401', '403']`,
+ * `Resource|startswith: oai-`). Such a rule is filed under each of those fields and
+ * strings (case-folded); per event the index reads each indexed field once and yields
+ * the candidate rules: those all of whose filed items hold, plus every rule that could
+ * not be filed. A whole value is one hash lookup, ASCII prefixes and suffixes one
+ * lookup per distinct length, substrings one search per distinct string, whatever the
+ * number of rules filed under them, so adding rules of these shapes costs little for
+ * events they cannot match. The candidates are a superset: each is still evaluated in
+ * full. */
 #ifndef AW_RULE_INDEX_H
 #define AW_RULE_INDEX_H
 

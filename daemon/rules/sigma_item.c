@@ -672,8 +672,8 @@ bool aw_sigma_item_costly(const struct aw_sigma_item *it)
 	return nvals > AW_SIGMA_COSTLY_VALUES;
 }
 
-size_t aw_sigma_item_exact_values(const struct aw_sigma_item *it, const char **vals,
-				  size_t *lens, size_t cap)
+size_t aw_sigma_item_literal_matchers(const struct aw_sigma_item *it,
+				      const struct aw_sigma_str **out, size_t cap)
 {
 	size_t n = 0;
 
@@ -683,13 +683,20 @@ size_t aw_sigma_item_exact_values(const struct aw_sigma_item *it, const char **v
 	for (size_t g = 0; g < it->ngroups; g++) {
 		for (size_t a = 0; a < it->groups[g].n; a++) {
 			const struct alt *al = &it->groups[g].alts[a];
-			if (al->kind != A_STR || aw_sigma_str_kind(al->str) != AW_SIGMA_EXACT ||
-			    n == cap)
+			if (al->kind != A_STR || n == cap)
 				return 0;
-			vals[n] = aw_sigma_str_literal(al->str, &lens[n]);
-			if (!vals[n])
+			switch (aw_sigma_str_kind(al->str)) {
+			case AW_SIGMA_EXACT:
+			case AW_SIGMA_PREFIX:
+			case AW_SIGMA_SUFFIX:
+			case AW_SIGMA_CONTAINS:
+				break;
+			default:
 				return 0;
-			n++;
+			}
+			if (!aw_sigma_str_literal(al->str, NULL))
+				return 0;
+			out[n++] = al->str;
 		}
 	}
 	return n;

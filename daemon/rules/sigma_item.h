@@ -69,12 +69,15 @@ const char *aw_sigma_item_required_literal(const struct aw_sigma_item *it, size_
  * by their required literal; for the rest the field lookup is the cheaper test. */
 bool aw_sigma_item_costly(const struct aw_sigma_item *it);
 
-/* When the item says only "the field equals one of these strings" (case-insensitive,
- * no wildcard, number, modifier or `all`), the folded strings: up to cap of them into
- * vals/lens, returning their count; 0 otherwise (or when there are more than cap).
- * The pointers are the item's. Used to index rules by value (rule_index.c). */
-size_t aw_sigma_item_exact_values(const struct aw_sigma_item *it, const char **vals,
-				  size_t *lens, size_t cap);
+/* When the item says only "the field is, starts with, ends with or contains one of
+ * these strings" (case-insensitive; no wildcard inside a value, regex, number, neq,
+ * `all` or `cased`), the compiled matcher of each value: up to cap of them into out,
+ * returning their count; 0 otherwise (or when there are more than cap). The pointers
+ * are the item's. Used to index rules by value (rule_index.c), which runs exactly these
+ * matchers, so the index and the full evaluation cannot disagree. */
+struct aw_sigma_str;
+size_t aw_sigma_item_literal_matchers(const struct aw_sigma_item *it,
+				      const struct aw_sigma_str **out, size_t cap);
 /* The compiled field reference (NULL for keywords). */
 const struct aw_field_ref *aw_sigma_item_ref(const struct aw_sigma_item *it);
 

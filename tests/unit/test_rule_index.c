@@ -1,5 +1,5 @@
-/* The rule index (rules filed by the exact values a required field must have) must
- * never hide a match: each case below is a rule that is filed and an event whose
+/* The rule index (rules filed by the values, prefixes, suffixes and substrings a
+ * required field must have) must never hide a match: each case below is a rule that is filed and an event whose
  * value only matches after the same folding, number-as-text or array handling the
  * full evaluation applies, next to rules the index must not file. */
 #include <json-c/json.h>
@@ -36,7 +36,18 @@ static const char *const rules_yaml =
 	"---\n"
 	"title: contains\nid: r-contains\nlevel: low\n"
 	"logsource: {product: azure, service: activitylogs}\n"
-	"detection:\n  sel:\n    Properties|contains: needle\n  condition: sel\n";
+	"detection:\n  sel:\n    Properties|contains: needle\n  condition: sel\n"
+	"---\n"
+	"title: affixes\nid: r-affix\nlevel: low\n"
+	"logsource: {product: azure, service: activitylogs}\n"
+	"detection:\n  sel:\n    Resource|startswith: ['oai-', 'Ä-']\n    Resource|endswith: -PROD\n"
+	"    Caller|contains: ['Ölaf', '@ops.']\n"
+	"  condition: sel\n"
+	"---\n"
+	"title: twice\nid: r-twice\nlevel: low\n"
+	"logsource: {product: azure, service: activitylogs}\n"
+	"detection:\n  a:\n    Level|contains: warn\n  b:\n    Level|contains: warn\n"
+	"  condition: a and b\n";
 
 static struct aw_engine *engine_for(const char *dir)
 {
@@ -82,7 +93,7 @@ static int on_event(void *ud, const struct aw_event *ev)
 /* The RuleIds the record raised, ";"-separated in rule order. */
 static void check(struct aw_engine *e, const char *body, const char *want)
 {
-	char rec[2048];
+	char rec[8192];
 	struct seen s = {.ids = ""};
 	void *a[2] = {e, &s};
 	struct aw_error err;
@@ -113,8 +124,29 @@ START_TEST(filed_rules_match_like_full_evaluation)
 	check(e, "\"tags\":\"Blue\"", "r-tag;");
 	/* an OR of two identifiers is not filed under either: both still match */
 	check(e, "\"Caller\":\"bob@contoso.example\"", "r-either;");
-	/* substring rules are not filed: evaluated on every event */
-	check(e, "\"Properties\":\"{\\\"x\\\":\\\"a needle here\\\"}\"", "r-contains;");
+	/* a substring, in another case, inside JSON text kept as a string */
+	check(e, "\"Properties\":\"{\\\"x\\\":\\\"a NEEDLE here\\\"}\"", "r-contains;");
+	check(e, "\"Properties\":\"{\\\"x\\\":\\\"a needl here\\\"}\"", "");
+	/* prefix, suffix and substring filed together: every one must hold */
+	check(e, "\"Resource\":\"OAI-hr-prod\",\"Caller\":\"eve@OPS.contoso\"", "r-affix;");
+	check(e, "\"Resource\":\"OAI-hr-prod\",\"Caller\":\"eve@contoso\"", "");
+	check(e, "\"Resource\":\"oai-hr-test\",\"Caller\":\"eve@ops.contoso\"", "");
+	check(e, "\"Resource\":\"xoai-prod\",\"Caller\":\"eve@ops.contoso\"", "");
+	/* non-ASCII patterns go through the full matcher: Unicode case folding */
+	check(e, "\"Resource\":\"ä-prod\",\"Caller\":\"ölaf@contoso\"", "r-affix;");
+	/* an array: one element holds the prefix, another the suffix */
+	check(e, "\"Resource\":[\"oai-x\",\"y-prod\"],\"Caller\":\"a@ops.b\"", "r-affix;");
+	/* a value longer than the lower-cased copy: the matcher decides */
+	{
+		char body[6000] = "\"Caller\":\"";
+		size_t n = strlen(body);
+		memset(body + n, 'x', 5000);
+		snprintf(body + n + 5000, sizeof body - n - 5000,
+			 "@Ops.\",\"Resource\":\"oai-1-prod\"");
+		check(e, body, "r-affix;");
+	}
+	/* one pattern required by two items: both count */
+	check(e, "\"Level\":\"Warning\"", "r-twice;");
 	/* nothing of the above */
 	check(e, "\"OperationNameValue\":\"MICROSOFT.COGNITIVESERVICES/ACCOUNTS/READ\"", "");
 	aw_engine_free(e);
@@ -123,7 +155,7 @@ START_TEST(filed_rules_match_like_full_evaluation)
 }
 END_TEST
 
-START_TEST(index_files_only_exact_required_items)
+START_TEST(index_files_literal_required_items)
 {
 	char *dir = aw_test_tmpdir();
 	char *path = aw_test_write(dir, "rules.yml", rules_yaml, 0600);
@@ -137,10 +169,10 @@ START_TEST(index_files_only_exact_required_items)
 	ck_assert_uint_eq(errs.n, 0);
 	rt = aw_ruleset_route(rs, "activitylogs");
 	ck_assert_ptr_nonnull(rt);
-	ck_assert_uint_eq(rt->n, 5);
+	ck_assert_uint_eq(rt->n, 7);
 	ck_assert_ptr_nonnull(rt->index);
-	/* listkeys, denied (by ResultSignature) and tagged; not "either" or "contains" */
-	ck_assert_uint_eq(aw_rule_index_filed(rt->index), 3);
+	/* every rule but "either" (an OR of two identifiers: neither is required) */
+	ck_assert_uint_eq(aw_rule_index_filed(rt->index), 6);
 	aw_ruleset_free(rs);
 	aw_error_list_free(&errs);
 	free(path);
@@ -155,7 +187,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("index");
 
 	tcase_add_test(tc, filed_rules_match_like_full_evaluation);
-	tcase_add_test(tc, index_files_only_exact_required_items);
+	tcase_add_test(tc, index_files_literal_required_items);
 	suite_add_tcase(s, tc);
 	return s;
 }
