@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "emu.h"
+#include "emu_estate.h"
 #include "emu_state.h"
 
 #define ARM_AUDIENCE	    "https://management.azure.com/"
@@ -220,6 +221,20 @@ static char *link_for(const struct aw_emu_request *rq, const char *token)
 	return out;
 }
 
+/* The paging above, for the estate's child listings (emu_estate.h). */
+char *aw_emu_arm_next_link(const struct aw_emu_request *rq, int64_t page)
+{
+	char *t = page_token(page), *link = link_for(rq, t);
+
+	free(t);
+	return link;
+}
+
+int64_t aw_emu_arm_token_page(const char *token)
+{
+	return page_from_token(token);
+}
+
 /* An item as ARM answers it: metadata and links only when $expand asks for them. */
 static json_object *served_item(json_object *item, const char *expand, bool assessment)
 {
@@ -284,6 +299,11 @@ static void list_findings(struct aw_emu_request *rq, struct aw_emu_response *res
 	if (empty_at >= data_pages)
 		empty_at = -1;
 	pages = data_pages + (empty_at >= 0 ? 1 : 0) + trailing;
+	if (page >= pages) {
+		/* a token this listing never handed out (and d * ps below must not overflow) */
+		aw_emu_resp_oneapi(resp, 400, "InvalidSkipToken", "The $skipToken is not valid.");
+		goto out;
+	}
 	/* Page `page` of the virtual sequence: data pages, with one empty page before data
 	 * page empty_at, then `trailing` empty pages. */
 	d = page - (empty_at >= 0 && page > empty_at ? 1 : 0);
@@ -499,8 +519,22 @@ static void rg_query(struct aw_emu_request *rq, struct aw_emu_response *resp)
 	} else if ((v = get(opts, "$skip"))) {
 		off = (size_t)json_object_get_int64(v);
 	}
-	/* The tiny KQL this speaks: which of the two types the query names. */
-	if (strcasestr(query, "securityresources") &&
+	/* The tiny KQL this speaks: the `resources` table is the estate's (emu_estate.c);
+	 * in `securityresources`, which of the two types the query names. */
+	if (aw_emu_estate_rg_table(query)) {
+		json_object *list = aw_emu_need(json_object_new_array());
+		int rc = aw_emu_estate_rg_rows(cfg, body, query, list, resp);
+
+		nrows = rc < 0 ? 0 : json_object_array_length(list);
+		rows = aw_emu_need(calloc(nrows + 1, sizeof(*rows)));
+		for (i = 0; i < nrows; i++) {
+			rows[i].v = json_object_get(json_object_array_get_idx(list, i));
+			rows[i].sort = row_sort_key(rows[i].v, "");
+		}
+		json_object_put(list);
+		if (rc < 0)
+			goto out;
+	} else if (strcasestr(query, "securityresources") &&
 	    json_object_is_type(get(conf, "subscriptions"), json_type_object)) {
 		json_object_object_foreach(get(conf, "subscriptions"), sub, entry)
 		{
@@ -527,7 +561,8 @@ static void rg_query(struct aw_emu_request *rq, struct aw_emu_response *resp)
 			}
 		}
 	}
-	qsort(rows, nrows, sizeof(*rows), cmp_row);
+	if (nrows) /* rows is NULL when no fixture matched */
+		qsort(rows, nrows, sizeof(*rows), cmp_row);
 	with_id = projects_id(query);
 	out = aw_emu_need(json_object_new_object());
 	data = aw_emu_need(json_object_new_array());

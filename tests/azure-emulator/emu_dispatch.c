@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "emu.h"
+#include "emu_estate.h"
 #include "emu_state.h"
 
 /* Every service the emulator speaks. A new one is a file exporting its module and a
@@ -24,6 +25,7 @@ const struct aw_emu_module *const aw_emu_modules[] = {
     &aw_emu_loganalytics_module,
     &aw_emu_ingestion_module,
     &aw_emu_arm_module,
+    &aw_emu_estate_module, /* after arm: both serve /subscriptions/ paths */
     &aw_emu_entra_module, /* after the others: its first segment is a capture */
     NULL,
 };
