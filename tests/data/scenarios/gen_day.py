@@ -25,6 +25,7 @@ Rule ids are read from conf/rules/**/<stem>.yml (the first `id:` line, which is 
 document of each file).
 """
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -1002,6 +1003,180 @@ def fx_jailbreak_burst(g):
     return pos, neg, 2, 2
 
 
+# --- posture (AIWatchPosture events of the `posture` input) ------------------------------
+
+SUB_SANDBOX = "6a1f0c3e-52d7-4b9e-8e21-0f4c7d9a3b58"   # a second subscription (Defender plans)
+
+# check id: (title, area, severity, ARM type, property path, expected)
+POSTURE_CHECKS = {
+    "AIW-CS-001": ("AI account public network access disabled", "Network", "High",
+                   "Microsoft.CognitiveServices/accounts", "properties.publicNetworkAccess", "Disabled"),
+    "AIW-CS-002": ("AI account network ACL denies by default", "Network", "High",
+                   "Microsoft.CognitiveServices/accounts", "properties.networkAcls.defaultAction", "Deny"),
+    "AIW-CS-004": ("AI account key (local) authentication disabled", "Identity", "High",
+                   "Microsoft.CognitiveServices/accounts", "properties.disableLocalAuth", "true"),
+    "AIW-CS-005": ("AI account reached through an approved private endpoint", "Network", "Medium",
+                   "Microsoft.CognitiveServices/accounts", "properties.privateEndpointConnections",
+                   "at least one Approved"),
+    "AIW-CS-006": ("AI account uses a managed identity", "Identity", "Medium",
+                   "Microsoft.CognitiveServices/accounts", "identity.type", "a managed identity"),
+    "AIW-CS-007": ("AI account outbound network access restricted", "Network", "Low",
+                   "Microsoft.CognitiveServices/accounts", "properties.restrictOutboundNetworkAccess", "true"),
+    "AIW-CS-008": ("AI account diagnostic logs sent to Log Analytics", "Logging", "Medium",
+                   "Microsoft.CognitiveServices/accounts", "_aiwatch.diagnosticSettings",
+                   "a setting with workspaceId and an enabled log"),
+    "AIW-CS-101": ("Model deployment has a content filter", "Data protection", "Medium",
+                   "Microsoft.CognitiveServices/accounts/deployments", "properties.raiPolicyName",
+                   "a content filter policy"),
+    "AIW-ML-001": ("ML workspace public network access disabled", "Network", "High",
+                   "Microsoft.MachineLearningServices/workspaces", "properties.publicNetworkAccess", "Disabled"),
+    "AIW-ML-002": ("ML workspace managed network isolated", "Network", "Medium",
+                   "Microsoft.MachineLearningServices/workspaces", "properties.managedNetwork.isolationMode",
+                   "AllowOnlyApprovedOutbound or AllowInternetOutbound"),
+    "AIW-ML-003": ("ML workspace diagnostic logs sent to Log Analytics", "Logging", "Medium",
+                   "Microsoft.MachineLearningServices/workspaces", "_aiwatch.diagnosticSettings",
+                   "a setting with workspaceId and an enabled log"),
+    "AIW-ML-101": ("ML compute has no public IP", "Network", "High",
+                   "Microsoft.MachineLearningServices/workspaces/computes",
+                   "properties.properties.enableNodePublicIp", "false"),
+    "AIW-ML-104": ("ML compute key (local) authentication disabled", "Identity", "Medium",
+                   "Microsoft.MachineLearningServices/workspaces/computes", "properties.disableLocalAuth", "true"),
+    "AIW-KV-001": ("Key Vault purge protection enabled", "Data protection", "High",
+                   "Microsoft.KeyVault/vaults", "properties.enablePurgeProtection", "true"),
+    "AIW-KV-003": ("Key Vault public network access disabled", "Network", "High",
+                   "Microsoft.KeyVault/vaults", "properties.publicNetworkAccess", "Disabled"),
+    "AIW-KV-004": ("Key Vault soft delete enabled", "Data protection", "Low",
+                   "Microsoft.KeyVault/vaults", "properties.enableSoftDelete", "true"),
+    "AIW-KV-005": ("Key Vault diagnostic logs sent to Log Analytics", "Logging", "Medium",
+                   "Microsoft.KeyVault/vaults", "_aiwatch.diagnosticSettings",
+                   "a setting with workspaceId and an enabled log"),
+    "AIW-KV-101": ("Key Vault secret has an expiry date", "Data protection", "Medium",
+                   "Microsoft.KeyVault/vaults/secrets", "properties.attributes.exp", "an expiry date"),
+    "AIW-DEF-001": ("Defender for AI services plan on", "Threat protection", "High",
+                    "Microsoft.Security/pricings", "properties.pricingTier", "Standard"),
+}
+POSTURE_CONTROLS = {  # area: the controls a failure of that area drifts (fixture data)
+    "Network": {"mcsb": ["NS-2"], "nist": ["SC-7", "AC-4"], "iso27001": ["A.8.20", "A.8.22"], "soc2": ["CC6.6"]},
+    "Identity": {"mcsb": ["IM-1", "IM-3"], "nist": ["IA-2", "AC-2"], "iso27001": ["A.5.16", "A.8.5"],
+                 "soc2": ["CC6.1"]},
+    "Data protection": {"mcsb": ["DP-6", "DP-8"], "nist": ["SC-12", "CP-9"], "iso27001": ["A.8.24", "A.8.13"],
+                        "soc2": ["CC6.1", "A1.2"]},
+    "Logging": {"mcsb": ["LT-3"], "nist": ["AU-2", "AU-12"], "iso27001": ["A.8.15"], "soc2": ["CC7.2"]},
+    "Threat protection": {"mcsb": ["LT-1"], "nist": ["SI-4"], "iso27001": ["A.8.16"], "soc2": ["CC7.2"]},
+}
+OAI_PROD = cog_arm_id("FABRIKAM-OAI-PROD")
+OAI_DEV = cog_arm_id("FABRIKAM-OAI-DEV")
+RAG_ACCT = cog_arm_id("FABRIKAM-AISVC-RAG")
+AI_KV = kv_arm_id(AI_VAULT)
+DEV_KV = kv_arm_id("KV-FAB-DEV")
+CI_DANA = ml_arm_id() + "/computes/ci-dana"
+CLUSTER = ml_arm_id() + "/computes/cpu-cluster"
+
+
+def pricing_id(sub):
+    return "/subscriptions/%s/providers/Microsoft.Security/pricings/AI" % sub
+
+
+def posture(t, check, rid, change, actual, previous=""):
+    """One AIWatchPosture event: a finding of `check` on `rid` that appeared, changed or resolved."""
+    title, area, sev, rtype, path, expected = POSTURE_CHECKS[check]
+    sub = rid.split("/")[2]
+    item = hashlib.sha256(("%s|%s|%s|%s" % (check, rid, change, actual)).encode()).hexdigest()[:32]
+    return {"TimeGenerated": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "Type": "AIWatchPosture", "_ItemId": item,
+            "CheckId": check, "CheckTitle": title, "Area": area, "Severity": sev, "ResourceId": rid,
+            "_ResourceId": rid, "ResourceType": rtype, "ResourceName": rid.rsplit("/", 1)[1],
+            "SubscriptionId": sub, "PropertyPath": path, "Expected": expected, "Actual": actual,
+            "PreviousActual": previous if change == "Changed" else "",
+            "Status": "Passed" if change == "Resolved" else "Failed", "Change": change,
+            "Baseline": "Azure AI security baseline: %s" % title,
+            "Remediation": "Set %s to %s (az resource update --ids %s)" % (path, expected, rid),
+            "Controls": POSTURE_CONTROLS[area]}
+
+
+def fx_posture_high(g):
+    pos = [posture(at(FX, 1), "AIW-CS-002", OAI_PROD, "Appeared", "absent (default: Allow)"),
+           posture(at(FX, 2), "AIW-ML-101", CI_DANA, "Appeared", "true"),
+           posture(at(FX, 3), "AIW-KV-001", AI_KV, "Changed", "false", "absent (default: false)"),
+           # the first appearance is the public-access rule's; a change of value is this one's
+           posture(at(FX, 4), "AIW-CS-001", OAI_DEV, "Changed", "Enabled", "absent (default: Enabled)")]
+    neg = [posture(at(FX, 10), "AIW-CS-001", RAG_ACCT, "Appeared", "Enabled"),
+           posture(at(FX, 11), "AIW-CS-004", RAG_ACCT, "Appeared", "false"),
+           posture(at(FX, 12), "AIW-DEF-001", pricing_id(SUB), "Appeared", "Free"),
+           posture(at(FX, 13), "AIW-CS-002", OAI_DEV, "Resolved", "Deny"),
+           posture(at(FX, 14), "AIW-CS-005", OAI_PROD, "Appeared", "absent (default: none)"),
+           posture(at(FX, 15), "AIW-CS-007", OAI_PROD, "Appeared", "absent (default: false)")]
+    return pos, neg, 4, 4
+
+
+def fx_posture_medium(g):
+    pos = [posture(at(FX, 1), "AIW-CS-005", OAI_PROD, "Appeared", "absent (default: none)"),
+           posture(at(FX, 2), "AIW-KV-101", AI_KV + "/secrets/aoai-prod-key1", "Appeared", "absent (never expires)"),
+           posture(at(FX, 3), "AIW-CS-101", OAI_PROD + "/deployments/gpt-4o-prod", "Changed", "absent (default: none)",
+                   "Microsoft.Nil"),
+           posture(at(FX, 4), "AIW-ML-104", CLUSTER, "Changed", "false", "absent (default: false)"),
+           posture(at(FX, 5), "AIW-KV-005", DEV_KV, "Changed", "a setting without an enabled log",
+                   "absent (default: none)")]
+    neg = [posture(at(FX, 10), "AIW-ML-104", CI_DANA, "Appeared", "false"),
+           posture(at(FX, 11), "AIW-CS-008", OAI_DEV, "Appeared", "absent (default: none)"),
+           posture(at(FX, 12), "AIW-CS-002", RAG_ACCT, "Appeared", "Allow"),
+           posture(at(FX, 13), "AIW-KV-004", DEV_KV, "Appeared", "false"),
+           posture(at(FX, 14), "AIW-CS-006", OAI_DEV, "Resolved", "SystemAssigned")]
+    return pos, neg, 5, 5
+
+
+def fx_posture_key_auth(g):
+    pos = [posture(at(FX, 1), "AIW-CS-004", OAI_PROD, "Appeared", "false"),
+           posture(at(FX, 2), "AIW-ML-104", CI_DANA, "Appeared", "absent (default: false)")]
+    neg = [posture(at(FX, 10), "AIW-CS-004", OAI_DEV, "Resolved", "true"),
+           posture(at(FX, 11), "AIW-CS-004", RAG_ACCT, "Changed", "false", "absent (default: false)"),
+           posture(at(FX, 12), "AIW-CS-006", OAI_PROD, "Appeared", "None"),
+           posture(at(FX, 13), "AIW-ML-101", CLUSTER, "Appeared", "true")]
+    return pos, neg, 2, 2
+
+
+def fx_posture_public_access(g):
+    pos = [posture(at(FX, 1), "AIW-CS-001", OAI_PROD, "Appeared", "Enabled"),
+           posture(at(FX, 2), "AIW-ML-001", ml_arm_id(), "Appeared", "absent (default: Enabled)"),
+           posture(at(FX, 3), "AIW-KV-003", AI_KV, "Appeared", "Enabled")]
+    neg = [posture(at(FX, 10), "AIW-CS-001", OAI_DEV, "Resolved", "Disabled"),
+           posture(at(FX, 11), "AIW-KV-003", DEV_KV, "Changed", "Enabled", "absent (default: Enabled)"),
+           posture(at(FX, 12), "AIW-CS-002", RAG_ACCT, "Appeared", "Allow"),
+           posture(at(FX, 13), "AIW-ML-002", ml_arm_id(), "Appeared", "Disabled")]
+    return pos, neg, 3, 3
+
+
+def fx_posture_diagnostics(g):
+    pos = [posture(at(FX, 1), "AIW-CS-008", OAI_PROD, "Appeared", "absent (default: none)"),
+           posture(at(FX, 2), "AIW-ML-003", ml_arm_id(), "Appeared", "a setting without workspaceId"),
+           posture(at(FX, 3), "AIW-KV-005", AI_KV, "Appeared", "a setting without an enabled log")]
+    neg = [posture(at(FX, 10), "AIW-CS-008", OAI_DEV, "Resolved", "send-to-la"),
+           posture(at(FX, 11), "AIW-KV-005", DEV_KV, "Changed", "absent (default: none)",
+                   "a setting without an enabled log"),
+           posture(at(FX, 12), "AIW-CS-001", RAG_ACCT, "Appeared", "Enabled")]
+    return pos, neg, 3, 3
+
+
+def fx_posture_defender(g):
+    pos = [posture(at(FX, 1), "AIW-DEF-001", pricing_id(SUB), "Appeared", "Free"),
+           posture(at(FX, 2), "AIW-DEF-001", pricing_id(SUB_SANDBOX), "Appeared", "absent (default: Free)")]
+    neg = [posture(at(FX, 10), "AIW-DEF-001", pricing_id(SUB), "Resolved", "Standard"),
+           posture(at(FX, 11), "AIW-DEF-001", pricing_id(SUB_SANDBOX), "Changed", "Free",
+                   "absent (default: Free)"),
+           posture(at(FX, 12), "AIW-CS-001", OAI_PROD, "Appeared", "Enabled")]
+    return pos, neg, 2, 2
+
+
+def fx_posture_resolved(g):
+    pos = [posture(at(FX, 1), "AIW-CS-001", OAI_PROD, "Resolved", "Disabled"),
+           posture(at(FX, 2), "AIW-KV-101", AI_KV + "/secrets/aoai-dev-key1", "Resolved",
+                   "resource no longer exists")]
+    neg = [posture(at(FX, 10), "AIW-CS-001", OAI_DEV, "Appeared", "Enabled"),
+           posture(at(FX, 11), "AIW-KV-101", AI_KV + "/secrets/search-admin-key", "Changed", "absent (never expires)",
+                   "2025-06-01T00:00:00Z"),
+           posture(at(FX, 12), "AIW-DEF-001", pricing_id(SUB_SANDBOX), "Appeared", "Free")]
+    return pos, neg, 2, 2
+
+
 FIXTURES = {
     "azure_ai_keys_listed_by_unusual_app": fx_keys_listed_by_unusual_app,
     "azure_ai_keys_listed_across_many_resources": fx_keys_listed_across_many,
@@ -1027,6 +1202,14 @@ FIXTURES = {
     "azure_openai_first_model_deployment_by_principal": fx_first_deployment,
     "azure_defender_ai_alert": fx_defender_ai_alert,
     "azure_defender_ai_jailbreak_burst": fx_jailbreak_burst,
+    # posture stems sort after the others: a fixture's seed is its index in sorted order
+    "azure_security_posture_high_severity_failure": fx_posture_high,
+    "azure_security_posture_medium_severity_failure": fx_posture_medium,
+    "azure_security_posture_key_auth_enabled": fx_posture_key_auth,
+    "azure_security_posture_public_network_access_open": fx_posture_public_access,
+    "azure_security_posture_diagnostic_logging_missing": fx_posture_diagnostics,
+    "azure_security_posture_defender_for_ai_off": fx_posture_defender,
+    "azure_security_posture_finding_resolved": fx_posture_resolved,
 }
 
 
