@@ -10,6 +10,7 @@
 #include "deadletter.h"
 #include "engine.h"
 #include "log.h"
+#include "posture_main.h"
 #include "registry.h"
 #include "replay.h"
 
@@ -27,6 +28,10 @@ static void print_usage(FILE *out)
 		"       aiwatchd dead-letter replay [--config FILE] [--output NAME] [FILE...]\n"
 		"                                         put them back in their output's spool\n"
 		"                                         (sent after SIGHUP or the next start)\n"
+		"       aiwatchd posture [--config FILE] [--input NAME] [--framework mcsb|nist|iso27001|soc2]\n"
+		"                        [--json | --html FILE] [--inventory FILE] [--save-inventory FILE]\n"
+		"                                         check the AI resources' hardening once, print a\n"
+		"                                         report (exit 3 when a check failed)\n"
 
 		"       aiwatchd --version | --help\n");
 }
@@ -134,6 +139,8 @@ int main(int argc, char **argv)
 		return aw_rules_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "dead-letter") == 0)
 		return aw_deadletter_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "posture") == 0)
+		return aw_posture_main(argc - 1, argv + 1);
 
 	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (opt) {

@@ -5,6 +5,7 @@
 
 extern const struct aw_plugin_desc aw_in_file;
 extern const struct aw_plugin_desc aw_in_defender;
+extern const struct aw_plugin_desc aw_in_posture;
 extern const struct aw_plugin_desc aw_in_eventhubs;
 extern const struct aw_plugin_desc aw_in_loganalytics;
 extern const struct aw_plugin_desc aw_out_file;
@@ -14,6 +15,7 @@ extern const struct aw_plugin_desc aw_out_sentinel;
 const struct aw_plugin_desc *const aw_builtin_plugins[] = {
 	&aw_in_file,
 	&aw_in_defender,
+	&aw_in_posture,
 	&aw_in_eventhubs,
 	&aw_in_loganalytics,
 	&aw_out_file,

@@ -632,7 +632,7 @@ START_TEST(containerfile_builds_what_the_daemon_needs)
 	/* bootstrap packages the image build does not need: the second compiler and
 	 * its sanitizer runtime, the test framework, and tools the tests use */
 	static const char *const test_only[] = {
-	    "clang", "libclang-rt-14-dev", "check", "curl", "systemd", NULL};
+	    "clang", "libclang-rt-14-dev", "check", "curl", "systemd", "chromium", NULL};
 
 	load_containerfile(&cf);
 	build = &cf.st[0];
