@@ -1,14 +1,15 @@
 """Load the recorded attack story into the Azure emulator's configuration.
 
-    python3 scripts/demo_story.py SCENARIO.jsonl OUT.json
+    python3 scripts/demo_story.py SCENARIO.jsonl OUT.json SECRET_FILE [ESTATE.json]
 
 The story (tests/data/scenarios/day.jsonl: a day of Azure OpenAI, Key Vault, activity
 and Defender records over benign background traffic, with injected attacks) is moved
 in time so that it ends a few minutes ago, each record gets an ingestion time shortly
 after its TimeGenerated (Log Analytics is always a little late), and the records
 become the rows of one Log Analytics workspace. The same file configures the
-emulator's Entra app for the daemon and the data collection rule the Sentinel output
-writes to. Python 3 standard library only.
+emulator's Entra app for the daemon, the data collection rule the Sentinel output
+writes to, and (ESTATE.json) the AI resources whose hardening the posture input reads
+through Resource Graph and ARM. Python 3 standard library only.
 """
 import datetime as dt
 import json
@@ -24,7 +25,7 @@ def iso(t):
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def main(scenario, out, secret):
+def main(scenario, out, secret, estate=None):
     rows, times = [], []
     for line in open(scenario):
         line = line.strip()
@@ -55,10 +56,14 @@ def main(scenario, out, secret):
         "ingestion": {"dcrs": {DCR: {"streams": ["Custom-AIWatchAlerts_CL"],
                                      "principals": [CLIENT_ID]}}},
     }
+    if estate:
+        with open(estate) as f:
+            cfg["estate"] = json.load(f)
     with open(out, "w") as f:
         json.dump(cfg, f)
     print(len(table))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], open(sys.argv[3]).read().strip())
+    main(sys.argv[1], sys.argv[2], open(sys.argv[3]).read().strip(),
+         sys.argv[4] if len(sys.argv) > 4 else None)
