@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "arm_conf.h"
+
 const struct aw_option aw_def_options[] = {
     AW_OPT_LIST("subscriptions", struct aw_def_conf, subscriptions, 0,
 		"subscription ids (GUIDs) to read; required unless use_resource_graph, where "
@@ -54,33 +56,9 @@ const struct aw_option aw_def_options[] = {
     AW_OPT_END,
 };
 
-bool aw_def_own_credential(const struct aw_def_conf *c)
-{
-	struct aw_credential_conf d;
-	bool own = true;
-
-	if (aw_options_defaults(aw_credential_options, &d, NULL) == 0)
-		own = !aw_options_equal(aw_credential_options, &c->credential, &d);
-	aw_options_free(aw_credential_options, &d);
-	return own;
-}
-
-static bool is_guid(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
-			return false;
-	}
-	return true;
-}
-
 int aw_def_conf_validate(const void *conf, const char *where, struct aw_error_list *errs)
 {
 	const struct aw_def_conf *c = conf;
-	char sub[256];
 	int rc = 0;
 
 	if (!c->use_resource_graph && c->subscriptions.n == 0)
@@ -89,7 +67,7 @@ int aw_def_conf_validate(const void *conf, const char *where, struct aw_error_li
 				       "(or use_resource_graph: true)",
 				       where);
 	for (size_t i = 0; i < c->subscriptions.n; i++) {
-		if (!is_guid(c->subscriptions.v[i]))
+		if (!aw_arm_is_guid(c->subscriptions.v[i]))
 			rc = aw_error_list_add(errs,
 					       "%s.subscriptions[%zu]: '%.60s' is not a "
 					       "subscription id (a GUID)",
@@ -103,16 +81,8 @@ int aw_def_conf_validate(const void *conf, const char *where, struct aw_error_li
 	if (!c->assessments && !c->alerts)
 		rc = aw_error_list_add(
 		    errs, "%s: assessments and alerts are both off: nothing to read", where);
-	if (!c->arm_endpoint || (strncmp(c->arm_endpoint, "https://", 8) != 0 &&
-				 strncmp(c->arm_endpoint, "http://", 7) != 0))
-		rc = aw_error_list_add(errs, "%s.arm_endpoint: expected an https:// URL", where);
-	if (!c->scope || !*c->scope)
-		rc = aw_error_list_add(errs, "%s.scope: empty", where);
-	if (aw_def_own_credential(c)) {
-		snprintf(sub, sizeof sub, "%s.credential", where);
-		if (aw_credential_conf_check(&c->credential, sub, errs) < 0)
-			rc = -1;
-	}
+	if (aw_arm_conf_check(where, c->arm_endpoint, c->scope, &c->credential, errs) < 0)
+		rc = -1;
 	return rc;
 }
 

@@ -40,10 +40,6 @@ extern const struct aw_option aw_def_options[];
 /* The plugin's validate(): adds "where.key: reason" for every problem; 0 when none. */
 int aw_def_conf_validate(const void *conf, const char *where, struct aw_error_list *errs);
 
-/* True when the input has a `credential:` section of its own. A section left out holds
- * the defaults, and then the daemon's azure.credential is used. */
-bool aw_def_own_credential(const struct aw_def_conf *c);
-
 /* Lists per poll: two per subscription over ARM (one when assessments or alerts is
  * off), or one Resource Graph query per resource_graph_batch subscriptions (at least
  * one: no subscriptions means all the identity can see). */

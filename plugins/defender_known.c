@@ -9,15 +9,17 @@
 #include <ctype.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../daemon/state.h"
+#include "findings_file.h"
+#include "pending_changes.h"
 #include "defender_event.h"
 
-#define KNOWN_FILE_VERSION 1
-#define KNOWN_MIN_CAP	   64
+#define KNOWN_MIN_CAP	 64
+#define KNOWN_FIRST_PEND 64
 
 struct def_entry {
 	struct aw_def_key key;
@@ -29,11 +31,12 @@ struct def_entry {
 };
 
 struct def_pending {
-	uint64_t seq;
+	uint64_t seq; /* first: aw_pending_changes reads it */
 	struct aw_def_key key;
 	uint8_t state;
 	uint32_t n;
 };
+_Static_assert(offsetof(struct def_pending, seq) == 0, "aw_pending_changes reads seq first");
 
 struct aw_def_known {
 	size_t max;
@@ -41,8 +44,7 @@ struct aw_def_known {
 	size_t cap, count;
 	char states[AW_DEF_MAX_STATES][AW_DEF_STATE_MAX]; /* [0] is "" (none) */
 	size_t nstates;
-	struct def_pending *pend; /* ring, in sequence order */
-	size_t phead, plen, pcap;
+	struct aw_pending_changes pend; /* of struct def_pending */
 	bool dirty;
 };
 
@@ -129,6 +131,7 @@ struct aw_def_known *aw_def_known_new(size_t max)
 		return NULL;
 	t->max = max ? max : 1;
 	t->nstates = 1;
+	aw_pending_init(&t->pend, sizeof(struct def_pending), KNOWN_FIRST_PEND, AW_DEF_MAX_PENDING);
 	return t;
 }
 
@@ -137,7 +140,7 @@ void aw_def_known_free(struct aw_def_known *t)
 	if (!t)
 		return;
 	free(t->slots);
-	free(t->pend);
+	aw_pending_free(&t->pend);
 	free(t);
 }
 
@@ -254,28 +257,6 @@ int aw_def_known_check(struct aw_def_known *t, const struct aw_def_key *k, const
 	return 0;
 }
 
-static int pending_push(struct aw_def_known *t, const struct def_pending *p)
-{
-	if (t->plen == t->pcap) {
-		size_t cap = t->pcap ? t->pcap * 2 : 64;
-		struct def_pending *np;
-
-		if (cap > AW_DEF_MAX_PENDING)
-			cap = AW_DEF_MAX_PENDING;
-		if (cap <= t->plen || !(np = malloc(cap * sizeof *np)))
-			return -1;
-		for (size_t i = 0; i < t->plen; i++)
-			np[i] = t->pend[(t->phead + i) % t->pcap];
-		free(t->pend);
-		t->pend = np;
-		t->pcap = cap;
-		t->phead = 0;
-	}
-	t->pend[(t->phead + t->plen) % t->pcap] = *p;
-	t->plen++;
-	return 0;
-}
-
 int aw_def_known_emitted(struct aw_def_known *t, const struct aw_def_key *k, const char *state,
 			 uint32_t n, uint32_t gen, uint64_t seq)
 {
@@ -288,7 +269,7 @@ int aw_def_known_emitted(struct aw_def_known *t, const struct aw_def_key *k, con
 	if (!e && !(e = insert(t, k)))
 		return -1;
 	p.state = (uint8_t)s;
-	if (pending_push(t, &p) < 0)
+	if (aw_pending_push(&t->pend, &p) < 0)
 		return -1;
 	e->latest = (uint8_t)s;
 	e->latest_n = n;
@@ -299,10 +280,10 @@ int aw_def_known_emitted(struct aw_def_known *t, const struct aw_def_key *k, con
 
 bool aw_def_known_durable(struct aw_def_known *t, uint64_t seq)
 {
+	const struct def_pending *p;
 	bool changed = false;
 
-	while (t->plen && t->pend[t->phead].seq <= seq) {
-		const struct def_pending *p = &t->pend[t->phead];
+	while ((p = aw_pending_due(&t->pend, seq))) {
 		struct def_entry *e = find(t, &p->key);
 
 		if (e) {
@@ -312,8 +293,7 @@ bool aw_def_known_durable(struct aw_def_known *t, uint64_t seq)
 				e->pending--;
 			changed = true;
 		}
-		t->phead = (t->phead + 1) % t->pcap;
-		t->plen--;
+		aw_pending_pop(&t->pend);
 	}
 	if (changed)
 		t->dirty = true;
@@ -341,7 +321,7 @@ size_t aw_def_known_count(const struct aw_def_known *t)
 
 size_t aw_def_known_pending(const struct aw_def_known *t)
 {
-	return t->plen;
+	return aw_pending_len(&t->pend);
 }
 
 bool aw_def_known_dirty(const struct aw_def_known *t)
@@ -371,18 +351,22 @@ static int unhex16(const char *s, struct aw_def_key *k)
 	return 0;
 }
 
-static int load_entry(struct aw_def_known *t, json_object *a)
+static const struct aw_findings_file def_file = {
+    .what = "findings table",
+    .row = "entry",
+    .version = 1,
+    .width = 3,
+};
+
+static int load_row(void *ud, json_object *a)
 {
-	json_object *h, *s, *n;
+	struct aw_def_known *t = ud;
+	json_object *h = json_object_array_get_idx(a, 0), *s = json_object_array_get_idx(a, 1),
+		    *n = json_object_array_get_idx(a, 2);
 	struct aw_def_key k;
 	struct def_entry *e;
 	int st;
 
-	if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) != 3)
-		return -1;
-	h = json_object_array_get_idx(a, 0);
-	s = json_object_array_get_idx(a, 1);
-	n = json_object_array_get_idx(a, 2);
 	if (!json_object_is_type(h, json_type_string) ||
 	    !json_object_is_type(s, json_type_string) || !json_object_is_type(n, json_type_int) ||
 	    json_object_get_int64(n) < 0 || json_object_get_int64(n) > UINT32_MAX ||
@@ -397,82 +381,42 @@ static int load_entry(struct aw_def_known *t, json_object *a)
 	return 0;
 }
 
+static void clear(void *ud)
+{
+	struct aw_def_known *t = ud;
+
+	rebuild(t, t->cap, seen_or_pending, UINT32_MAX, NULL); /* keeps none */
+}
+
 int aw_def_known_load(struct aw_def_known *t, const char *dir, const char *name,
 		      struct aw_error *err)
 {
-	char *data = NULL;
-	size_t len = 0;
-	json_object *root = NULL, *v, *list;
-	int rc = aw_state_read(dir, name, &data, &len, err);
+	return aw_findings_file_load(&def_file, dir, name, load_row, clear, t, &t->dirty, err);
+}
 
-	if (rc != 0)
-		return rc;
-	root = json_tokener_parse(data);
-	rc = -1;
-	if (!json_object_object_get_ex(root, "version", &v) ||
-	    json_object_get_int(v) != KNOWN_FILE_VERSION ||
-	    !json_object_object_get_ex(root, "findings", &list) ||
-	    !json_object_is_type(list, json_type_array)) {
-		aw_error_set(err, "%s/%s: corrupt state file (not a version %d findings table)",
-			     dir, name, KNOWN_FILE_VERSION);
-		goto out;
+static int save_rows(void *ud, json_object *list)
+{
+	const struct aw_def_known *t = ud;
+	char hex[33];
+
+	for (size_t i = 0; i < t->cap; i++) {
+		const struct def_entry *e = &t->slots[i];
+
+		if (!e->used || !e->durable)
+			continue;
+		hex16(e->key.b, hex);
+		if (aw_findings_file_row(
+			&def_file, list,
+			(json_object *[]){json_object_new_string(hex),
+					  json_object_new_string(t->states[e->durable]),
+					  json_object_new_int64(e->durable_n)}) < 0)
+			return -1;
 	}
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		if (load_entry(t, json_object_array_get_idx(list, i)) < 0) {
-			aw_error_set(err, "%s/%s: corrupt state file (entry %zu)", dir, name, i);
-			rebuild(t, t->cap, seen_or_pending, UINT32_MAX, NULL); /* empty it */
-			t->dirty = false;
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	json_object_put(root);
-	free(data);
-	return rc;
+	return 0;
 }
 
 int aw_def_known_save(struct aw_def_known *t, const char *dir, const char *name,
 		      struct aw_error *err)
 {
-	json_object *root = json_object_new_object(), *list = json_object_new_array();
-	const char *txt;
-	size_t len = 0;
-	char hex[33];
-	int rc = -1;
-
-	if (!root || !list) {
-		json_object_put(list);
-		goto oom;
-	}
-	json_object_object_add(root, "version", json_object_new_int(KNOWN_FILE_VERSION));
-	json_object_object_add(root, "findings", list);
-	for (size_t i = 0; i < t->cap; i++) {
-		const struct def_entry *e = &t->slots[i];
-		json_object *a;
-		if (!e->used || !e->durable)
-			continue;
-		hex16(e->key.b, hex);
-		if (!(a = json_object_new_array_ext(3)) || json_object_array_add(list, a) != 0) {
-			json_object_put(a);
-			goto oom;
-		}
-		if (json_object_array_add(a, json_object_new_string(hex)) != 0 ||
-		    json_object_array_add(a, json_object_new_string(t->states[e->durable])) != 0 ||
-		    json_object_array_add(a, json_object_new_int64(e->durable_n)) != 0)
-			goto oom;
-	}
-	txt = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN, &len);
-	if (!txt)
-		goto oom;
-	if (aw_state_write(dir, name, txt, len, err) == 0) {
-		t->dirty = false;
-		rc = 0;
-	}
-	goto out;
-oom:
-	aw_error_set(err, "%s/%s: out of memory writing the findings table", dir, name);
-out:
-	json_object_put(root);
-	return rc;
+	return aw_findings_file_save(&def_file, dir, name, save_rows, t, &t->dirty, err);
 }

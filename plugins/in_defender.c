@@ -12,26 +12,27 @@
  * live in the instance's state directory and advance only in durable()
  * (defender_known.c), so a crash re-reports a change rather than losing it, under the
  * same _ItemId. A poll that read every list to its end forgets findings it no longer
- * saw. /readyz follows the last poll. */
+ * saw. /readyz follows the last poll. The poll timer, the table's writes, /readyz, stop
+ * and close are poll_input.c's, as for in_posture. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "../daemon/auth.h"
 #include "arm_pager.h"
+#include "arm_conf.h"
+#include "poll_input.h"
+#include "warn_once.h"
 #include "defender_conf.h"
 #include "defender_event.h"
 #include "defender_known.h"
 #include "plugin.h"
 
-#define DEF_STATE_FILE	  "findings"
-#define DEF_SAVE_EVERY_MS 1000
-#define DEF_LOG_FIRST	  20   /* new malformed items logged per poll; the rest are summed up */
-#define DEF_LOGGED_MAX	  1024 /* malformed items remembered as already logged */
-#define DEF_PENDING_HIGH  (AW_DEF_MAX_PENDING - 4096) /* leaves room for a page's changes */
+#define DEF_STATE_FILE	 "findings"
+#define DEF_LOG_FIRST	 20 /* new malformed items logged per poll; the rest are summed up */
+#define DEF_PENDING_HIGH (AW_DEF_MAX_PENDING - 4096) /* leaves room for a page's changes */
 
 enum def_list { DEF_LIST_ASSESSMENTS, DEF_LIST_ALERTS, DEF_LIST_GRAPH };
 
@@ -44,35 +45,26 @@ struct in_defender {
 	const struct aw_http_bearer *bearer;
 	struct aw_arm_pager *pager;
 	struct aw_def_known *known;
-	uv_timer_t poll_timer, save_timer;
-	char *endpoint; /* arm_endpoint without a trailing '/' */
+	struct aw_poll_input life; /* timers, table writes, readiness, close */
+	char *endpoint;		   /* arm_endpoint without a trailing '/' */
 	/* the poll in progress */
-	bool polling, poll_due, paused, reading_paused, stopped, closing, started;
+	bool polling, poll_due, paused, reading_paused;
 	uint32_t gen;
 	size_t next, nlists;
 	enum def_list cur;
 	bool complete, failed;
-	uint64_t poll_start_ms, last_save_ms;
-	size_t bad, warned_bad, unlogged, untracked;
-	uint64_t logged[DEF_LOGGED_MAX]; /* (id, reason) of malformed items logged, a ring */
-	size_t nlogged;
-	/* the last finished poll: -1 none yet, 0 failed, 1 succeeded */
-	int last_ok;
-	char last_error[AW_ERROR_MAX];
-	unsigned warned; /* arm ends already logged at warning level (bit per enum) */
-	unsigned close_pending;
-	void (*closed)(struct aw_plugin_ctx *ctx);
+	uint64_t poll_start_ms;
+	size_t bad, untracked;
+	struct aw_warn_once malformed; /* (id, reason) of malformed items logged */
+	unsigned warned;	       /* arm ends already logged at warning level (bit per enum) */
 	struct aw_metric *m_items[2], *m_changes[2], *m_pages, *m_polls[2], *m_findings,
 	    *m_untracked, *m_duration, *m_throttled[3], *m_stops[AW_ARM_END_CANCELLED];
 };
 
-static void poll_begin(struct in_defender *in);
+static void poll_begin(void *ud);
+static void stop_reading(void *ud);
+static void close_pager(void *ud);
 static void next_list(struct in_defender *in);
-
-static void poll_timer_cb(uv_timer_t *t)
-{
-	poll_begin(t->data);
-}
 
 static const char *in_name(const struct in_defender *in)
 {
@@ -81,45 +73,27 @@ static const char *in_name(const struct in_defender *in)
 
 /* --- the findings table -------------------------------------------------------------- */
 
-static void save_now(struct in_defender *in)
+static int load_table(void *ud, struct aw_error *err)
 {
-	struct aw_error err;
+	struct in_defender *in = ud;
+	int rc = aw_def_known_load(in->known, aw_ctx_state_dir(in->ctx), DEF_STATE_FILE, err);
 
-	in->last_save_ms = uv_now(in->loop);
-	if (aw_def_known_save(in->known, aw_ctx_state_dir(in->ctx), DEF_STATE_FILE, &err) != 0)
-		aw_log(AW_LOG_WARN, "in_defender", "cannot write the findings table",
-		       AW_S("input", in_name(in)), AW_S("error", err.msg));
-}
-
-static void save_cb(uv_timer_t *t)
-{
-	save_now(t->data);
-}
-
-/* At most one write per DEF_SAVE_EVERY_MS; close writes the last one. */
-static void schedule_save(struct in_defender *in)
-{
-	uint64_t now = uv_now(in->loop), due = in->last_save_ms + DEF_SAVE_EVERY_MS;
-
-	if (in->closing || uv_is_active((uv_handle_t *)&in->save_timer))
-		return;
-	uv_timer_start(&in->save_timer, save_cb, due > now ? due - now : 0, 0);
-}
-
-static void load_table(struct in_defender *in)
-{
-	struct aw_error err;
-	int rc = aw_def_known_load(in->known, aw_ctx_state_dir(in->ctx), DEF_STATE_FILE, &err);
-
-	if (rc == 1)
-		aw_log(AW_LOG_INFO, "in_defender",
-		       "no findings table yet: every current finding is reported once",
-		       AW_S("input", in_name(in)));
-	else if (rc < 0)
-		aw_log(AW_LOG_WARN, "in_defender",
-		       "ignoring the findings table; every current finding is reported once",
-		       AW_S("input", in_name(in)), AW_S("error", err.msg));
 	aw_metric_set(in->m_findings, (double)aw_def_known_count(in->known));
+	return rc;
+}
+
+static int save_table(void *ud, struct aw_error *err)
+{
+	struct in_defender *in = ud;
+
+	return aw_def_known_save(in->known, aw_ctx_state_dir(in->ctx), DEF_STATE_FILE, err);
+}
+
+static bool table_dirty(void *ud)
+{
+	const struct in_defender *in = ud;
+
+	return aw_def_known_dirty(in->known);
 }
 
 /* --- back-pressure ------------------------------------------------------------------------ */
@@ -144,51 +118,20 @@ static void update_reading(struct in_defender *in)
 
 /* --- items ---------------------------------------------------------------------------- */
 
-static uint64_t fnv(uint64_t h, const char *s)
-{
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 /* Counted every time; logged at warning level once per item and reason (a malformed
  * item is usually still there next poll), at most DEF_LOG_FIRST new ones a poll. */
 static void skip_item(struct in_defender *in, json_object *item, const char *kind, const char *why)
 {
 	const char *id = aw_def_item_name(item);
-	uint64_t h = fnv(fnv(1469598103934665603ull, id), why);
-	size_t n = in->nlogged < DEF_LOGGED_MAX ? in->nlogged : DEF_LOGGED_MAX;
-	bool seen = false;
+	enum aw_warn_once_verdict v = aw_warn_once_note(&in->malformed, id, why);
 
 	aw_input_skipped(in->ctx, "malformed");
 	in->bad++;
-	for (size_t i = 0; i < n && !seen; i++)
-		seen = in->logged[i] == h;
-	if (!seen && in->warned_bad >= DEF_LOG_FIRST) {
-		in->unlogged++;
+	if (v == AW_WARN_OVER)
 		return;
-	}
-	if (!seen) {
-		in->logged[in->nlogged++ % DEF_LOGGED_MAX] = h;
-		in->warned_bad++;
-	}
-	aw_log(seen ? AW_LOG_DEBUG : AW_LOG_WARN, "in_defender", "malformed item skipped",
-	       AW_S("input", in_name(in)), AW_S("kind", kind), AW_S("resource_id", id),
-	       AW_S("reason", why));
-}
-
-static void now_iso(char out[32])
-{
-	struct timespec ts;
-	struct tm tm;
-	char base[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 32, "%s.%03uZ", base, (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
+	aw_log(v == AW_WARN_SEEN ? AW_LOG_DEBUG : AW_LOG_WARN, "in_defender",
+	       "malformed item skipped", AW_S("input", in_name(in)), AW_S("kind", kind),
+	       AW_S("resource_id", id), AW_S("reason", why));
 }
 
 static void report(struct in_defender *in, json_object *item, const struct aw_def_finding *f)
@@ -196,7 +139,7 @@ static void report(struct in_defender *in, json_object *item, const struct aw_de
 	struct aw_def_key key;
 	enum aw_def_verdict v;
 	struct aw_event ev = {.table = aw_def_table(f->kind), .origin = f->id};
-	char item_id[37], now[32];
+	char item_id[37], now[AW_POLL_ISO_MAX];
 	uint32_t n = 0;
 	uint64_t seq;
 	bool pause = false;
@@ -211,7 +154,7 @@ static void report(struct in_defender *in, json_object *item, const struct aw_de
 	if (v == AW_DEF_SAME)
 		return;
 	aw_def_item_id(&key, f->state, n, f->time, item_id);
-	now_iso(now);
+	aw_poll_input_now_iso(now);
 	json = aw_def_event_json(item, f, item_id, now, &ev.len);
 	if (!json) {
 		/* Not remembered: the next poll reports it. */
@@ -318,7 +261,7 @@ static void on_list_done(void *ud, enum aw_arm_end end, const char *why)
 	case AW_ARM_END_FAILED:
 		in->failed = true;
 		in->complete = false;
-		snprintf(in->last_error, sizeof in->last_error, "%s", why);
+		snprintf(in->life.last_error, sizeof in->life.last_error, "%s", why);
 		aw_log(AW_LOG_WARN, "in_defender", "list failed; it is read again next poll",
 		       AW_S("input", in_name(in)), AW_S("error", why));
 		break;
@@ -332,16 +275,16 @@ static void on_list_done(void *ud, enum aw_arm_end end, const char *why)
 
 static void poll_end(struct in_defender *in)
 {
-	uint64_t now = uv_now(in->loop), due = in->poll_start_ms + in->conf->interval_ms;
+	uint64_t now = uv_now(in->loop);
 	size_t dropped = 0;
 
 	in->polling = false;
-	in->last_ok = in->failed ? 0 : 1;
+	in->life.last_ok = in->failed ? 0 : 1;
 	aw_metric_inc(in->m_polls[in->failed ? 1 : 0]);
 	aw_metric_set(in->m_duration, (double)(now - in->poll_start_ms) / 1000.0);
-	if (in->unlogged)
+	if (in->malformed.unlogged)
 		aw_log(AW_LOG_WARN, "in_defender", "more malformed items skipped this poll",
-		       AW_S("input", in_name(in)), AW_U("skipped", in->unlogged));
+		       AW_S("input", in_name(in)), AW_U("skipped", in->malformed.unlogged));
 	if (in->untracked)
 		aw_log(AW_LOG_WARN, "in_defender",
 		       "findings table full (max_findings): new findings are reported on every "
@@ -351,13 +294,13 @@ static void poll_end(struct in_defender *in)
 	if (in->complete && !in->failed && !in->bad)
 		dropped = aw_def_known_prune(in->known, in->gen);
 	if (aw_def_known_dirty(in->known))
-		schedule_save(in);
+		aw_poll_input_save_soon(&in->life);
 	aw_metric_set(in->m_findings, (double)aw_def_known_count(in->known));
 	aw_log(AW_LOG_DEBUG, "in_defender", "poll finished", AW_S("input", in_name(in)),
 	       AW_S("result", in->failed ? "failed" : "ok"), AW_U("forgotten", dropped),
 	       AW_U("findings", aw_def_known_count(in->known)));
-	if (!in->stopped)
-		uv_timer_start(&in->poll_timer, poll_timer_cb, due > now ? due - now : 0, 0);
+	if (!in->life.stopped)
+		aw_poll_input_next(&in->life, in->poll_start_ms + in->conf->interval_ms);
 }
 
 /* Start the next list of this poll; the poll ends after the last. */
@@ -366,7 +309,7 @@ static void next_list(struct in_defender *in)
 	struct aw_error err = {{0}};
 	char url[2048];
 
-	while (in->next < in->nlists && !in->stopped) {
+	while (in->next < in->nlists && !in->life.stopped) {
 		json_object *req = NULL;
 		bool graph, alerts;
 		int rc;
@@ -388,18 +331,19 @@ static void next_list(struct in_defender *in)
 			return; /* on_list_done continues (maybe already has) */
 		in->failed = true;
 		in->complete = false;
-		snprintf(in->last_error, sizeof in->last_error, "%s", err.msg);
+		snprintf(in->life.last_error, sizeof in->life.last_error, "%s", err.msg);
 	}
-	if (in->stopped) {
+	if (in->life.stopped) {
 		in->polling = false;
 		return;
 	}
 	poll_end(in);
 }
 
-static void poll_begin(struct in_defender *in)
+static void poll_begin(void *ud)
 {
-	if (in->polling || in->stopped || in->closing)
+	struct in_defender *in = ud;
+	if (in->polling || in->life.stopped || in->life.closing)
 		return;
 	if (blocked(in)) {
 		in->poll_due = true; /* update_reading starts it */
@@ -412,15 +356,19 @@ static void poll_begin(struct in_defender *in)
 	in->nlists = aw_def_list_count(in->conf);
 	in->complete = true;
 	in->failed = false;
-	in->bad = in->warned_bad = in->unlogged = in->untracked = 0;
+	in->bad = in->untracked = 0;
+	aw_warn_once_poll(&in->malformed);
 	in->poll_start_ms = uv_now(in->loop);
 	next_list(in);
 }
 
 /* --- plugin callbacks ---------------------------------------------------------------------- */
 
-static void free_state(struct in_defender *in)
+/* Also the descriptor's free: the input was made by init. */
+static void free_state(void *ud)
 {
+	struct in_defender *in = ud;
+
 	aw_def_known_free(in->known);
 	if (in->own_auth)
 		aw_auth_free(in->own_auth);
@@ -483,14 +431,37 @@ static const struct aw_arm_pager_ops pager_ops = {
     .throttled = on_throttled,
 };
 
+static const struct aw_poll_input_desc life_desc = {
+    .log_group = "in_defender",
+    .noun = "poll",
+    .reported = "finding",
+    .readers = 1,
+    .poll = poll_begin,
+    .stop = stop_reading,
+    .close_readers = close_pager,
+    .load = load_table,
+    .save = save_table,
+    .dirty = table_dirty,
+    .free = free_state,
+};
+
 static int in_defender_init(struct aw_plugin_ctx *ctx, const void *conf, void **state,
 			    struct aw_error *err)
 {
 	const struct aw_def_conf *c = conf;
 	struct in_defender *in = calloc(1, sizeof *in);
-	struct aw_credential *cred;
 	struct aw_http *http = aw_ctx_http(ctx);
 	struct aw_arm_pager_conf pc = {0};
+	struct aw_arm_identity id = {
+	    .credential = &c->credential,
+	    .scope = c->scope,
+	    .kind = "defender",
+	    .name = aw_ctx_name(ctx),
+	    .loop = aw_ctx_loop(ctx),
+	    .http = http,
+	    .metrics = aw_ctx_metrics(ctx),
+	    .fallback = aw_ctx_credential(ctx),
+	};
 	size_t elen;
 
 	if (!in)
@@ -498,19 +469,14 @@ static int in_defender_init(struct aw_plugin_ctx *ctx, const void *conf, void **
 	in->ctx = ctx;
 	in->conf = c;
 	in->loop = aw_ctx_loop(ctx);
-	in->last_ok = -1;
+	aw_warn_once_init(&in->malformed, DEF_LOG_FIRST, false);
 	snprintf(in->component, sizeof in->component, "in_defender/%s", aw_ctx_name(ctx));
 	if (!http || !aw_ctx_credential(ctx)) {
 		aw_error_set(err, "the daemon's Azure services are not running");
 		goto fail;
 	}
-	if (strncmp(c->arm_endpoint, "http://", 7) == 0 && !aw_ctx_insecure_http(ctx)) {
-		aw_error_set(err,
-			     "arm_endpoint %s: plain http is only for the test emulator "
-			     "(azure.insecure_http_for_tests)",
-			     c->arm_endpoint);
+	if (aw_arm_endpoint_usable(c->arm_endpoint, aw_ctx_insecure_http(ctx), err) != 0)
 		goto fail;
-	}
 	in->endpoint = strdup(c->arm_endpoint);
 	in->known = aw_def_known_new((size_t)c->max_findings);
 	if (!in->endpoint || !in->known) {
@@ -520,17 +486,8 @@ static int in_defender_init(struct aw_plugin_ctx *ctx, const void *conf, void **
 	elen = strlen(in->endpoint);
 	while (elen && in->endpoint[elen - 1] == '/')
 		in->endpoint[--elen] = '\0';
-	cred = aw_ctx_credential(ctx);
-	if (aw_def_own_credential(c)) {
-		char name[128];
-		snprintf(name, sizeof name, "defender/%s", aw_ctx_name(ctx));
-		if (aw_auth_new(http, aw_ctx_metrics(ctx), &in->own_auth, err) != 0)
-			goto fail;
-		aw_auth_set_loop(in->own_auth, in->loop);
-		if (aw_auth_add(in->own_auth, name, &c->credential, &cred, err) != 0)
-			goto fail;
-	}
-	in->bearer = aw_credential_bearer(cred, c->scope);
+	if (aw_arm_bearer(&id, &in->own_auth, &in->bearer, err) != 0)
+		goto fail;
 	pc = (struct aw_arm_pager_conf){
 	    .loop = in->loop,
 	    .http = http,
@@ -545,103 +502,46 @@ static int in_defender_init(struct aw_plugin_ctx *ctx, const void *conf, void **
 	if (aw_arm_pager_new(&pc, &pager_ops, in, &in->pager, err) != 0)
 		goto fail;
 	make_metrics(in);
-	uv_timer_init(in->loop, &in->poll_timer);
-	uv_timer_init(in->loop, &in->save_timer);
-	in->poll_timer.data = in;
-	in->save_timer.data = in;
-	*state = in;
+	aw_poll_input_init(&in->life, &life_desc, ctx, in);
+	*state = &in->life;
 	return 0;
 fail:
 	free_state(in);
 	return -1;
 }
 
-static int in_defender_start(void *state, struct aw_error *err)
-{
-	struct in_defender *in = state;
-
-	in->started = true;
-	in->last_save_ms = uv_now(in->loop) - DEF_SAVE_EVERY_MS;
-	load_table(in);
-	uv_timer_start(&in->poll_timer, poll_timer_cb, 0, 0);
-	return 0;
-}
-
 static void in_defender_durable(void *state, uint64_t seq)
 {
-	struct in_defender *in = state;
+	struct aw_poll_input *life = state;
+	struct in_defender *in = life->ud;
 
 	if (aw_def_known_durable(in->known, seq))
-		schedule_save(in);
-	if (!in->closing)
+		aw_poll_input_save_soon(life);
+	if (!life->closing)
 		update_reading(in);
 }
 
 static void in_defender_resume(void *state)
 {
-	struct in_defender *in = state;
+	struct aw_poll_input *life = state;
+	struct in_defender *in = life->ud;
 
 	in->paused = false;
 	update_reading(in);
 }
 
-static void in_defender_stop(void *state)
+static void stop_reading(void *ud)
 {
-	struct in_defender *in = state;
+	struct in_defender *in = ud;
 
-	in->stopped = true;
-	uv_timer_stop(&in->poll_timer);
 	aw_arm_pager_cancel(in->pager);
 }
 
-static int in_defender_ready(void *state, char *why, size_t whysz)
+static void close_pager(void *ud)
 {
-	struct in_defender *in = state;
+	struct in_defender *in = ud;
 
-	if (in->last_ok == 1)
-		return 1;
-	if (in->last_ok < 0)
-		snprintf(why, whysz, "first poll not finished");
-	else
-		snprintf(why, whysz, "last poll failed: %s", in->last_error);
-	return 0;
-}
-
-static void close_step(struct in_defender *in)
-{
-	void (*closed)(struct aw_plugin_ctx *) = in->closed;
-	struct aw_plugin_ctx *ctx = in->ctx;
-
-	if (--in->close_pending > 0)
-		return;
-	if (in->started && aw_def_known_dirty(in->known))
-		save_now(in);
-	free_state(in);
-	closed(ctx);
-}
-
-static void handle_closed(uv_handle_t *h)
-{
-	close_step(h->data);
-}
-
-static void pager_closed(void *ud)
-{
-	close_step(ud);
-}
-
-static void in_defender_close(void *state, void (*closed)(struct aw_plugin_ctx *ctx))
-{
-	struct in_defender *in = state;
-
-	in_defender_stop(in);
-	in->closing = true;
-	in->closed = closed;
-	uv_timer_stop(&in->save_timer);
-	in->close_pending = 3;
-	aw_arm_pager_close(in->pager, pager_closed, in);
-	uv_close((uv_handle_t *)&in->poll_timer, handle_closed);
-	uv_close((uv_handle_t *)&in->save_timer, handle_closed);
+	aw_arm_pager_close(in->pager, aw_poll_input_part_closed, &in->life);
 }
 
 const struct aw_plugin_desc aw_in_defender = {
@@ -653,10 +553,10 @@ const struct aw_plugin_desc aw_in_defender = {
     .conf_size = sizeof(struct aw_def_conf),
     .validate = aw_def_conf_validate,
     .init = in_defender_init,
-    .start = in_defender_start,
+    .start = aw_poll_input_start,
     .durable = in_defender_durable,
     .resume = in_defender_resume,
-    .stop = in_defender_stop,
-    .ready = in_defender_ready,
-    .close = in_defender_close,
+    .stop = aw_poll_input_stop,
+    .ready = aw_poll_input_ready,
+    .close = aw_poll_input_close,
 };

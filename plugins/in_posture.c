@@ -3,7 +3,7 @@
  *
  * A pass reads the estate (posture_collect.c: Resource Graph, then ARM for children,
  * diagnostic settings and Defender plans), runs every check on each element
- * (aw_posture_evaluate, posture_checks.c) and compares each result with what was
+ * (aw_posture_evaluate, posture_eval.c) and compares each result with what was
  * reported before (posture_known.c): a failure not reported yet Appeared, a reported
  * failure whose value changed Changed, a reported failure now passing Resolved. When the
  * inventory is complete, a reported failure whose resource is gone (or whose check no
@@ -13,32 +13,34 @@
  * What was reported advances only in durable(): the state file in the instance's state
  * directory is written from durable changes only, so a crash re-reports a change after
  * the restart, with the same _ItemId (a digest of check, resource, change, value and the
- * finding's change count). Evaluation stops between resources while the pipeline asks
- * to pause or too many changes wait to be durable. /readyz follows the last pass. */
+ * finding's change count: posture_event.c). Evaluation stops between resources while
+ * the pipeline asks to pause or too many changes wait to be durable. /readyz follows
+ * the last pass. The pass timer, the table's writes, /readyz, stop and close are
+ * poll_input.c's, as for in_defender. */
 #include <ctype.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "../daemon/auth.h"
+#include "arm_conf.h"
+#include "poll_input.h"
+#include "warn_once.h"
 #include "plugin.h"
 #include "posture.h"
 #include "posture_conf.h"
+#include "posture_event.h"
+#include "posture_json.h"
 #include "posture_known.h"
 
-#define PO_STATE_FILE	 "findings"
-#define PO_SAVE_EVERY_MS 1000
-#define PO_PENDING_HIGH	 (AW_PK_MAX_PENDING - 4096) /* room for one resource's changes */
-#define PO_LOGGED_MAX	 1024			    /* unknown results remembered as logged */
-#define PO_LOG_FIRST	 10			    /* new unknown results logged per pass */
-#define PO_GONE		 "resource no longer exists"
-#define PO_NOT_APPLIES	 "check no longer applies"
+#define PO_STATE_FILE	"findings"
+#define PO_PENDING_HIGH (AW_PK_MAX_PENDING - 4096) /* room for one resource's changes */
+#define PO_LOG_FIRST	10			   /* new unknown results logged per pass */
+#define PO_GONE		"resource no longer exists"
+#define PO_NOT_APPLIES	"check no longer applies"
 
-static const char *const po_changes[] = {"", "Appeared", "Changed", "Resolved"};
 static const char *const po_change_labels[] = {"", "appeared", "changed", "resolved"};
 static const char *const po_severities[] = {"High", "Medium", "Low"};
 
@@ -53,10 +55,10 @@ struct in_posture {
 	const struct aw_http_bearer *bearer;
 	struct aw_posture_collector *collector;
 	struct aw_posture_known *known;
-	uv_timer_t poll_timer, save_timer;
+	struct aw_poll_input life; /* timers, table writes, readiness, close */
 	/* the pass in progress */
 	enum po_phase phase;
-	bool paused, stopped, closing, started, processing;
+	bool paused, processing;
 	uint32_t gen;
 	struct aw_posture_inventory *inv;
 	size_t cursor;
@@ -64,27 +66,17 @@ struct in_posture {
 	size_t ngone;
 	uint64_t *ids; /* hashes of the inventory's resource ids, sorted (the gone phase) */
 	size_t nids;
-	uint64_t poll_start_ms, last_save_ms;
-	char poll_time[32];
-	size_t results[3], failing[3], untracked, unknown_logged, unknown_unlogged;
-	uint64_t logged[PO_LOGGED_MAX];
-	size_t nlogged;
-	/* the last finished pass: -1 none yet, 0 failed, 1 succeeded */
-	int last_ok;
-	char last_error[AW_ERROR_MAX];
-	unsigned close_pending;
-	void (*closed)(struct aw_plugin_ctx *ctx);
+	uint64_t poll_start_ms;
+	char poll_time[AW_POLL_ISO_MAX];
+	size_t results[3], failing[3], untracked;
+	struct aw_warn_once unknown; /* (resource, reason) of unknown results logged */
 	struct aw_metric *m_resources, *m_findings[3], *m_results[3], *m_events[4], *m_polls[2],
 	    *m_duration, *m_untracked, *m_failed_reads;
 };
 
-static void poll_begin(struct in_posture *in);
+static void poll_begin(void *ud);
+static void close_collector(void *ud);
 static void process_steps(struct in_posture *in);
-
-static void poll_timer_cb(uv_timer_t *t)
-{
-	poll_begin(t->data);
-}
 
 static const char *in_name(const struct in_posture *in)
 {
@@ -93,202 +85,28 @@ static const char *in_name(const struct in_posture *in)
 
 /* --- the findings table ---------------------------------------------------------------- */
 
-static void save_now(struct in_posture *in)
+static int load_table(void *ud, struct aw_error *err)
 {
-	struct aw_error err;
+	struct in_posture *in = ud;
 
-	in->last_save_ms = uv_now(in->loop);
-	if (aw_posture_known_save(in->known, aw_ctx_state_dir(in->ctx), PO_STATE_FILE, &err) != 0)
-		aw_log(AW_LOG_WARN, "in_posture", "cannot write the findings table",
-		       AW_S("input", in_name(in)), AW_S("error", err.msg));
+	return aw_posture_known_load(in->known, aw_ctx_state_dir(in->ctx), PO_STATE_FILE, err);
 }
 
-static void save_cb(uv_timer_t *t)
+static int save_table(void *ud, struct aw_error *err)
 {
-	save_now(t->data);
+	struct in_posture *in = ud;
+
+	return aw_posture_known_save(in->known, aw_ctx_state_dir(in->ctx), PO_STATE_FILE, err);
 }
 
-/* At most one write per PO_SAVE_EVERY_MS; close writes the last one. */
-static void schedule_save(struct in_posture *in)
+static bool table_dirty(void *ud)
 {
-	uint64_t now = uv_now(in->loop), due = in->last_save_ms + PO_SAVE_EVERY_MS;
+	const struct in_posture *in = ud;
 
-	if (in->closing || uv_is_active((uv_handle_t *)&in->save_timer))
-		return;
-	uv_timer_start(&in->save_timer, save_cb, due > now ? due - now : 0, 0);
-}
-
-static void load_table(struct in_posture *in)
-{
-	struct aw_error err;
-	int rc = aw_posture_known_load(in->known, aw_ctx_state_dir(in->ctx), PO_STATE_FILE, &err);
-
-	if (rc == 1)
-		aw_log(AW_LOG_INFO, "in_posture",
-		       "no findings table yet: every current failure is reported once",
-		       AW_S("input", in_name(in)));
-	else if (rc < 0)
-		aw_log(AW_LOG_WARN, "in_posture",
-		       "ignoring the findings table; every current failure is reported once",
-		       AW_S("input", in_name(in)), AW_S("error", err.msg));
+	return aw_posture_known_dirty(in->known);
 }
 
 /* --- events ------------------------------------------------------------------------------ */
-
-static void now_iso(char out[32])
-{
-	struct timespec ts;
-	struct tm tm;
-	char base[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 32, "%s.%03uZ", base, (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
-}
-
-/* Hex SHA-256 prefix of check|resource|change|actual|n (the resource lower-cased: ARM
- * ids compare case-insensitively). The change count n keeps a failure that comes back
- * after it was resolved from reusing its first event's id; a crash re-reports with the
- * same n, so under the same id. */
-static void item_id(const char *check, const char *resource, const char *change, const char *actual,
-		    uint32_t n, char out[33])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE] = {0};
-	unsigned int len = 0;
-	char num[16], low[256];
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-
-	snprintf(num, sizeof num, "%u", (unsigned)n);
-	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1) {
-		EVP_DigestUpdate(c, check, strlen(check));
-		EVP_DigestUpdate(c, "|", 1);
-		for (const char *p = resource; *p;) {
-			size_t k = 0;
-			for (; *p && k < sizeof low; p++)
-				low[k++] = (char)tolower((unsigned char)*p);
-			EVP_DigestUpdate(c, low, k);
-		}
-		EVP_DigestUpdate(c, "|", 1);
-		EVP_DigestUpdate(c, change, strlen(change));
-		EVP_DigestUpdate(c, "|", 1);
-		EVP_DigestUpdate(c, actual, strlen(actual));
-		EVP_DigestUpdate(c, "|", 1);
-		EVP_DigestUpdate(c, num, strlen(num));
-		EVP_DigestFinal_ex(c, md, &len);
-	}
-	EVP_MD_CTX_free(c);
-	for (size_t i = 0; i < 16; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[32] = '\0';
-}
-
-static const char *str_member(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-/* The subscription of an ARM id ("/subscriptions/S/...") into out. */
-static const char *id_subscription(const char *id, char *out, size_t sz)
-{
-	size_t n;
-
-	out[0] = '\0';
-	if (strncasecmp(id, "/subscriptions/", 15) == 0) {
-		n = strcspn(id + 15, "/");
-		snprintf(out, sz, "%.*s", (int)n, id + 15);
-	}
-	return out;
-}
-
-static int add_str(json_object *o, const char *k, const char *v)
-{
-	return json_object_object_add(o, k, json_object_new_string(v ? v : ""));
-}
-
-static json_object *controls_of(const struct aw_posture_check *chk)
-{
-	json_object *o = json_object_new_object();
-
-	for (int fw = 0; o && fw < AW_FW_COUNT; fw++) {
-		const char *const *list =
-		    aw_posture_check_controls(chk, (enum aw_posture_framework)fw);
-		json_object *a = json_object_new_array();
-
-		for (size_t i = 0; a && list && list[i]; i++)
-			json_object_array_add(a, json_object_new_string(list[i]));
-		if (!a ||
-		    json_object_object_add(
-			o, aw_posture_framework_name((enum aw_posture_framework)fw), a) != 0) {
-			json_object_put(a);
-			json_object_put(o);
-			return NULL;
-		}
-	}
-	return o;
-}
-
-/* The event's text (malloc'd), or NULL when out of memory. resource may be NULL (gone). */
-static char *event_json(const struct in_posture *in, const struct aw_posture_check *chk,
-			const char *resource_id, json_object *resource, enum aw_pk_change change,
-			const char *actual, const char *previous, uint32_t n, size_t *len)
-{
-	json_object *ev = json_object_new_object(), *ctl = controls_of(chk);
-	const char *name = str_member(resource, "name"),
-		   *sub = str_member(resource, "subscriptionId");
-	const char *slash = strrchr(resource_id, '/'), *txt;
-	char id[33], subbuf[64];
-	char *out = NULL;
-	int bad = 0;
-
-	if (!ev || !ctl)
-		goto out;
-	if (!name)
-		name = slash ? slash + 1 : resource_id;
-	if (!sub)
-		sub = id_subscription(resource_id, subbuf, sizeof subbuf);
-	item_id(aw_posture_check_id(chk), resource_id, po_changes[change], actual, n, id);
-	bad |= add_str(ev, "TimeGenerated", in->poll_time);
-	bad |= add_str(ev, "Type", AW_POSTURE_TABLE);
-	bad |= add_str(ev, "_ItemId", id);
-	bad |= add_str(ev, "CheckId", aw_posture_check_id(chk));
-	bad |= add_str(ev, "CheckTitle", aw_posture_check_title(chk));
-	bad |= add_str(ev, "Area", aw_posture_check_area(chk));
-	bad |= add_str(ev, "Severity", aw_posture_check_severity(chk));
-	bad |= add_str(ev, "ResourceId", resource_id);
-	bad |= add_str(ev, "_ResourceId", resource_id);
-	bad |= add_str(ev, "ResourceType", aw_posture_check_type(chk));
-	bad |= add_str(ev, "ResourceName", name);
-	bad |= add_str(ev, "SubscriptionId", sub);
-	bad |= add_str(ev, "PropertyPath", aw_posture_check_path(chk));
-	bad |= add_str(ev, "Expected", aw_posture_check_expected(chk));
-	bad |= add_str(ev, "Actual", actual);
-	bad |= add_str(ev, "PreviousActual", change == AW_PK_CHANGED ? previous : "");
-	bad |= add_str(ev, "Status", change == AW_PK_RESOLVED ? "Passed" : "Failed");
-	bad |= add_str(ev, "Change", po_changes[change]);
-	bad |= add_str(ev, "Baseline", aw_posture_check_baseline(chk));
-	bad |= add_str(ev, "Remediation", aw_posture_check_remediation(chk));
-	bad |= json_object_object_add(ev, "Controls", ctl);
-	ctl = NULL;
-	if (bad)
-		goto out;
-	txt = json_object_to_json_string_length(
-	    ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
-	if (txt)
-		out = strdup(txt);
-out:
-	json_object_put(ctl);
-	json_object_put(ev);
-	return out;
-}
 
 static int severity_index(const struct aw_posture_check *chk)
 {
@@ -306,13 +124,21 @@ static void report(struct in_posture *in, const struct aw_posture_check *chk,
 		   const char *actual)
 {
 	struct aw_event ev = {.table = AW_POSTURE_TABLE, .origin = resource_id};
+	const struct aw_posture_change change = {
+	    .check = chk,
+	    .resource_id = resource_id,
+	    .resource = resource,
+	    .change = v->change,
+	    .actual = actual,
+	    .previous = v->previous,
+	    .n = v->n,
+	};
 	const char *check = aw_posture_check_id(chk);
 	bool pause = false;
 	uint64_t seq;
 	char *json;
 
-	json = event_json(in, chk, resource_id, resource, v->change, actual, v->previous, v->n,
-			  &ev.len);
+	json = aw_posture_event_json(&change, in->poll_time, &ev.len);
 	if (!json) {
 		/* Not remembered: the next pass reports it. */
 		aw_log(AW_LOG_ERR, "in_posture", "out of memory building an event",
@@ -345,28 +171,13 @@ static void note_unknown(struct in_posture *in, const struct aw_posture_result *
 {
 	json_object *meta = NULL;
 	const char *why = NULL;
-	uint64_t h = 1469598103934665603ull;
-	size_t n = in->nlogged < PO_LOGGED_MAX ? in->nlogged : PO_LOGGED_MAX;
-	bool seen = false;
 
 	if (json_object_object_get_ex(r->resource, AW_POSTURE_META, &meta))
-		why = str_member(meta, "error");
+		why = aw_posture_str(meta, "error");
 	if (!why)
 		why = r->actual;
-	for (const char *p = resource_id; *p; p++)
-		h = (h ^ (unsigned char)tolower((unsigned char)*p)) * 1099511628211ull;
-	for (const char *p = why; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	for (size_t i = 0; i < n && !seen; i++)
-		seen = in->logged[i] == h;
-	if (seen)
+	if (aw_warn_once_note(&in->unknown, resource_id, why) != AW_WARN_NEW)
 		return;
-	if (in->unknown_logged >= PO_LOG_FIRST) {
-		in->unknown_unlogged++;
-		return;
-	}
-	in->logged[in->nlogged++ % PO_LOGGED_MAX] = h;
-	in->unknown_logged++;
 	aw_log(AW_LOG_WARN, "in_posture", "checks not evaluated: what they read could not be read",
 	       AW_S("input", in_name(in)), AW_S("resource_id", resource_id), AW_S("reason", why));
 }
@@ -374,7 +185,7 @@ static void note_unknown(struct in_posture *in, const struct aw_posture_result *
 static void on_result(void *ud, const struct aw_posture_result *r)
 {
 	struct in_posture *in = ud;
-	const char *resource_id = str_member(r->resource, "id");
+	const char *resource_id = aw_posture_str(r->resource, "id");
 	const char *check = aw_posture_check_id(r->check);
 	struct aw_pk_verdict v;
 
@@ -437,7 +248,8 @@ static void index_ids(struct in_posture *in)
 	if (!n || !(in->ids = malloc(n * sizeof *in->ids)))
 		return;
 	for (size_t i = 0; i < n; i++) {
-		const char *id = str_member(json_object_array_get_idx(in->inv->resources, i), "id");
+		const char *id =
+		    aw_posture_str(json_object_array_get_idx(in->inv->resources, i), "id");
 		if (id)
 			in->ids[in->nids++] = id_hash(id);
 	}
@@ -471,15 +283,15 @@ static void resolve_gone(struct in_posture *in, struct aw_pk_entry *e)
 
 static void poll_end(struct in_posture *in)
 {
-	uint64_t now = uv_now(in->loop), due = in->poll_start_ms + in->conf->interval_ms;
+	uint64_t now = uv_now(in->loop);
 	struct aw_posture_inventory *inv = in->inv;
 	bool ok = inv->complete;
 	size_t dropped = 0;
 
 	in->phase = PO_IDLE;
-	in->last_ok = ok ? 1 : 0;
+	in->life.last_ok = ok ? 1 : 0;
 	if (!ok)
-		snprintf(in->last_error, sizeof in->last_error, "%s",
+		snprintf(in->life.last_error, sizeof in->life.last_error, "%s",
 			 inv->error[0] ? inv->error : "the estate was not read completely");
 	aw_metric_inc(in->m_polls[ok ? 0 : 1]);
 	aw_metric_add(in->m_failed_reads, (double)inv->failed_reads);
@@ -489,9 +301,9 @@ static void poll_end(struct in_posture *in)
 		aw_metric_add(in->m_results[i], (double)in->results[i]);
 		aw_metric_set(in->m_findings[i], (double)in->failing[i]);
 	}
-	if (in->unknown_unlogged)
+	if (in->unknown.unlogged)
 		aw_log(AW_LOG_WARN, "in_posture", "more resources had checks not evaluated",
-		       AW_S("input", in_name(in)), AW_U("resources", in->unknown_unlogged));
+		       AW_S("input", in_name(in)), AW_U("resources", in->unknown.unlogged));
 	if (in->untracked)
 		aw_log(AW_LOG_WARN, "in_posture",
 		       "findings table full (max_findings): new failures are reported on every "
@@ -501,13 +313,13 @@ static void poll_end(struct in_posture *in)
 	if (ok)
 		dropped = aw_posture_known_prune(in->known, in->gen);
 	if (aw_posture_known_dirty(in->known))
-		schedule_save(in);
+		aw_poll_input_save_soon(&in->life);
 	aw_log(ok ? AW_LOG_INFO : AW_LOG_WARN, "in_posture", "pass finished",
 	       AW_S("input", in_name(in)), AW_S("result", ok ? "ok" : "failed"),
 	       AW_U("resources", json_object_array_length(inv->resources)),
 	       AW_U("failing", in->results[1]), AW_U("unknown", in->results[2]),
 	       AW_U("failed_reads", inv->failed_reads), AW_U("forgotten", dropped),
-	       AW_S("error", ok ? "" : in->last_error));
+	       AW_S("error", ok ? "" : in->life.last_error));
 	aw_posture_inventory_free(inv);
 	in->inv = NULL;
 	free(in->gone);
@@ -515,8 +327,8 @@ static void poll_end(struct in_posture *in)
 	in->ngone = 0;
 	free(in->ids);
 	in->ids = NULL;
-	if (!in->stopped && !in->closing)
-		uv_timer_start(&in->poll_timer, poll_timer_cb, due > now ? due - now : 0, 0);
+	if (!in->life.stopped && !in->life.closing)
+		aw_poll_input_next(&in->life, in->poll_start_ms + in->conf->interval_ms);
 }
 
 /* Evaluate from the cursor on until the pass is done or the pipeline asks to wait.
@@ -536,7 +348,7 @@ static void process_steps(struct in_posture *in)
 	if (in->phase == PO_DIFF) {
 		size_t n = json_object_array_length(in->inv->resources);
 
-		while (in->cursor < n && !blocked(in) && !in->stopped)
+		while (in->cursor < n && !blocked(in) && !in->life.stopped)
 			aw_posture_evaluate(
 			    json_object_array_get_idx(in->inv->resources, in->cursor++), on_result,
 			    in);
@@ -551,7 +363,7 @@ static void process_steps(struct in_posture *in)
 		}
 	}
 	if (in->phase == PO_GONE_PHASE) {
-		while (in->cursor < in->ngone && !blocked(in) && !in->stopped)
+		while (in->cursor < in->ngone && !blocked(in) && !in->life.stopped)
 			resolve_gone(in, in->gone[in->cursor++]);
 		if (in->cursor < in->ngone)
 			return;
@@ -563,7 +375,7 @@ static void on_inventory(void *ud, struct aw_posture_inventory *inv)
 {
 	struct in_posture *in = ud;
 
-	if (in->stopped || in->closing) {
+	if (in->life.stopped || in->life.closing) {
 		aw_posture_inventory_free(inv);
 		in->phase = PO_IDLE;
 		return;
@@ -574,34 +386,39 @@ static void on_inventory(void *ud, struct aw_posture_inventory *inv)
 	process(in);
 }
 
-static void poll_begin(struct in_posture *in)
+static void poll_begin(void *ud)
 {
+	struct in_posture *in = ud;
 	struct aw_error err = {{0}};
 
-	if (in->phase != PO_IDLE || in->stopped || in->closing)
+	if (in->phase != PO_IDLE || in->life.stopped || in->life.closing)
 		return;
 	in->gen = in->gen == UINT32_MAX ? 1 : in->gen + 1;
 	memset(in->results, 0, sizeof in->results);
 	memset(in->failing, 0, sizeof in->failing);
-	in->untracked = in->unknown_logged = in->unknown_unlogged = 0;
+	in->untracked = 0;
+	aw_warn_once_poll(&in->unknown);
 	in->poll_start_ms = uv_now(in->loop);
-	now_iso(in->poll_time);
+	aw_poll_input_now_iso(in->poll_time);
 	in->phase = PO_COLLECTING;
 	if (aw_posture_collect(in->collector, on_inventory, in, &err) < 0) {
 		in->phase = PO_IDLE;
-		in->last_ok = 0;
-		snprintf(in->last_error, sizeof in->last_error, "%s", err.msg);
+		in->life.last_ok = 0;
+		snprintf(in->life.last_error, sizeof in->life.last_error, "%s", err.msg);
 		aw_metric_inc(in->m_polls[1]);
 		aw_log(AW_LOG_ERR, "in_posture", "cannot start a pass", AW_S("input", in_name(in)),
 		       AW_S("error", err.msg));
-		uv_timer_start(&in->poll_timer, poll_timer_cb, in->conf->interval_ms, 0);
+		aw_poll_input_next(&in->life, uv_now(in->loop) + in->conf->interval_ms);
 	}
 }
 
 /* --- plugin callbacks ------------------------------------------------------------------------ */
 
-static void free_state(struct in_posture *in)
+/* Also the descriptor's free: the input was made by init. */
+static void free_state(void *ud)
 {
+	struct in_posture *in = ud;
+
 	aw_posture_inventory_free(in->inv);
 	free(in->gone);
 	free(in->ids);
@@ -657,6 +474,19 @@ static void make_metrics(struct in_posture *in)
 	    "input", n, (const char *)NULL);
 }
 
+static const struct aw_poll_input_desc life_desc = {
+    .log_group = "in_posture",
+    .noun = "pass",
+    .reported = "failure",
+    .readers = 1,
+    .poll = poll_begin,
+    .close_readers = close_collector,
+    .load = load_table,
+    .save = save_table,
+    .dirty = table_dirty,
+    .free = free_state,
+};
+
 static int in_posture_init(struct aw_plugin_ctx *ctx, const void *conf, void **state,
 			   struct aw_error *err)
 {
@@ -670,19 +500,14 @@ static int in_posture_init(struct aw_plugin_ctx *ctx, const void *conf, void **s
 	in->ctx = ctx;
 	in->conf = c;
 	in->loop = aw_ctx_loop(ctx);
-	in->last_ok = -1;
+	aw_warn_once_init(&in->unknown, PO_LOG_FIRST, true);
 	snprintf(in->component, sizeof in->component, "in_posture/%s", aw_ctx_name(ctx));
 	if (!http) {
 		aw_error_set(err, "the daemon's Azure services are not running");
 		goto fail;
 	}
-	if (strncmp(c->arm_endpoint, "http://", 7) == 0 && !aw_ctx_insecure_http(ctx)) {
-		aw_error_set(err,
-			     "arm_endpoint %s: plain http is only for the test emulator "
-			     "(azure.insecure_http_for_tests)",
-			     c->arm_endpoint);
+	if (aw_arm_endpoint_usable(c->arm_endpoint, aw_ctx_insecure_http(ctx), err) != 0)
 		goto fail;
-	}
 	if (!(in->known = aw_posture_known_new((size_t)c->max_findings))) {
 		aw_error_set(err, "out of memory");
 		goto fail;
@@ -698,31 +523,17 @@ static int in_posture_init(struct aw_plugin_ctx *ctx, const void *conf, void **s
 	if (aw_posture_collector_new(&cc, &in->collector, err) != 0)
 		goto fail;
 	make_metrics(in);
-	uv_timer_init(in->loop, &in->poll_timer);
-	uv_timer_init(in->loop, &in->save_timer);
-	in->poll_timer.data = in;
-	in->save_timer.data = in;
-	*state = in;
+	aw_poll_input_init(&in->life, &life_desc, ctx, in);
+	*state = &in->life;
 	return 0;
 fail:
 	free_state(in);
 	return -1;
 }
 
-static int in_posture_start(void *state, struct aw_error *err)
-{
-	struct in_posture *in = state;
-
-	in->started = true;
-	in->last_save_ms = uv_now(in->loop) - PO_SAVE_EVERY_MS;
-	load_table(in);
-	uv_timer_start(&in->poll_timer, poll_timer_cb, 0, 0);
-	return 0;
-}
-
 static void continue_pass(struct in_posture *in)
 {
-	if (in->closing || in->stopped || blocked(in))
+	if (in->life.closing || in->life.stopped || blocked(in))
 		return;
 	if (in->phase == PO_DIFF || in->phase == PO_GONE_PHASE)
 		process(in);
@@ -730,77 +541,28 @@ static void continue_pass(struct in_posture *in)
 
 static void in_posture_durable(void *state, uint64_t seq)
 {
-	struct in_posture *in = state;
+	struct aw_poll_input *life = state;
+	struct in_posture *in = life->ud;
 
 	if (aw_posture_known_durable(in->known, seq))
-		schedule_save(in);
+		aw_poll_input_save_soon(life);
 	continue_pass(in);
 }
 
 static void in_posture_resume(void *state)
 {
-	struct in_posture *in = state;
+	struct aw_poll_input *life = state;
+	struct in_posture *in = life->ud;
 
 	in->paused = false;
 	continue_pass(in);
 }
 
-static void in_posture_stop(void *state)
+static void close_collector(void *ud)
 {
-	struct in_posture *in = state;
+	struct in_posture *in = ud;
 
-	in->stopped = true;
-	uv_timer_stop(&in->poll_timer);
-}
-
-static int in_posture_ready(void *state, char *why, size_t whysz)
-{
-	struct in_posture *in = state;
-
-	if (in->last_ok == 1)
-		return 1;
-	if (in->last_ok < 0)
-		snprintf(why, whysz, "first pass not finished");
-	else
-		snprintf(why, whysz, "last pass failed: %s", in->last_error);
-	return 0;
-}
-
-static void close_step(struct in_posture *in)
-{
-	void (*closed)(struct aw_plugin_ctx *) = in->closed;
-	struct aw_plugin_ctx *ctx = in->ctx;
-
-	if (--in->close_pending > 0)
-		return;
-	if (in->started && aw_posture_known_dirty(in->known))
-		save_now(in);
-	free_state(in);
-	closed(ctx);
-}
-
-static void handle_closed(uv_handle_t *h)
-{
-	close_step(h->data);
-}
-
-static void collector_closed(void *ud)
-{
-	close_step(ud);
-}
-
-static void in_posture_close(void *state, void (*closed)(struct aw_plugin_ctx *ctx))
-{
-	struct in_posture *in = state;
-
-	in_posture_stop(in);
-	in->closing = true;
-	in->closed = closed;
-	uv_timer_stop(&in->save_timer);
-	in->close_pending = 3;
-	aw_posture_collector_close(in->collector, collector_closed, in);
-	uv_close((uv_handle_t *)&in->poll_timer, handle_closed);
-	uv_close((uv_handle_t *)&in->save_timer, handle_closed);
+	aw_posture_collector_close(in->collector, aw_poll_input_part_closed, &in->life);
 }
 
 const struct aw_plugin_desc aw_in_posture = {
@@ -813,10 +575,10 @@ const struct aw_plugin_desc aw_in_posture = {
     .conf_size = sizeof(struct aw_posture_conf),
     .validate = aw_posture_conf_validate,
     .init = in_posture_init,
-    .start = in_posture_start,
+    .start = aw_poll_input_start,
     .durable = in_posture_durable,
     .resume = in_posture_resume,
-    .stop = in_posture_stop,
-    .ready = in_posture_ready,
-    .close = in_posture_close,
+    .stop = aw_poll_input_stop,
+    .ready = aw_poll_input_ready,
+    .close = aw_poll_input_close,
 };

@@ -1,55 +1,18 @@
-/* The posture checks (posture.h): one table, a row per check, and the evaluation of a
- * row against one inventory element.
+/* The posture checks (posture.h): one table, a row per check, and its accessors. What
+ * a row's fields mean is in posture_eval.h; posture_eval.c evaluates them.
  *
  * A row names the ARM type it applies to (compared case-insensitively: Resource Graph
  * lower-cases types), optionally narrowed by one property (a compute's computeType, a
  * pricing's name), the property path it reads and the rule it applies. An absent
  * property (or a JSON null) stands for the service default (contract §5): for enum and
  * boolean rules that default value is evaluated like any other; for the other rules the
- * row says whether "absent" passes. A value of the wrong JSON type fails, with an Actual
- * that says what was there. A check that reads something the collector reads
- * separately (diagnostic settings, the Defender pricing) is UNKNOWN, never PASS or
- * FAIL, when that read failed (AW_POSTURE_META.error) and the value is absent. */
-#include "posture.h"
-
-#include <ctype.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
+ * row says whether "absent" passes. A check that reads something the collector reads
+ * separately (diagnostic settings, the Defender pricing) is marked so: it is UNKNOWN
+ * when that read failed. */
+#include <stddef.h>
 #include <strings.h>
-#include <time.h>
 
-enum rule {
-	RULE_ENUM,	  /* a string among `want` ("A|B"), case-insensitive */
-	RULE_BOOL,	  /* a JSON boolean equal to `want` ("true"/"false") */
-	RULE_NO_OPEN_IP,  /* an array of {value} rules, none open to every address */
-	RULE_APPROVED_PE, /* an array with one private endpoint connection Approved */
-	RULE_IDENTITY,	  /* SystemAssigned and/or UserAssigned */
-	RULE_DIAGNOSTICS, /* a setting sending an enabled log to a Log Analytics workspace */
-	RULE_NAMED,	  /* a non-empty string */
-	RULE_DURATION,	  /* an ISO 8601 duration */
-	RULE_EPOCH,	  /* a date, in epoch seconds */
-};
-
-struct aw_posture_check {
-	const char *id;
-	const char *title;
-	const char *area;
-	const char *type;
-	const char *only_path;	/* applies only where this property ... */
-	const char *only_value; /* ... is this string (case-insensitive) */
-	const char *path;
-	enum rule rule;
-	const char *want;	  /* RULE_ENUM, RULE_BOOL */
-	const char *absent_value; /* RULE_ENUM, RULE_BOOL: what an absent property stands for */
-	bool absent_passes;	  /* the other rules */
-	bool separate_read;	  /* read apart from Resource Graph: UNKNOWN when that failed */
-	const char *expected;
-	const char *dflt;
-	const char *severity;
-	const char *baseline;
-	const char *remediation;
-};
+#include "posture_eval.h"
 
 #define T_ACCOUNT    "Microsoft.CognitiveServices/accounts"
 #define T_DEPLOYMENT "Microsoft.CognitiveServices/accounts/deployments"
@@ -79,7 +42,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Network",
 	.type = T_ACCOUNT,
 	.path = "properties.publicNetworkAccess",
-	.rule = RULE_ENUM,
+	.rule = AW_RULE_ENUM,
 	.want = "Disabled",
 	.absent_value = "Enabled",
 	.expected = "Disabled",
@@ -97,7 +60,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Network",
 	.type = T_ACCOUNT,
 	.path = "properties.networkAcls.defaultAction",
-	.rule = RULE_ENUM,
+	.rule = AW_RULE_ENUM,
 	.want = "Deny",
 	.absent_value = "Allow",
 	.expected = "Deny",
@@ -116,7 +79,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Network",
 	.type = T_ACCOUNT,
 	.path = "properties.networkAcls.ipRules",
-	.rule = RULE_NO_OPEN_IP,
+	.rule = AW_RULE_NO_OPEN_IP,
 	.absent_passes = true,
 	.expected = "no rule for 0.0.0.0/0, ::/0 or 0.0.0.0",
 	.dflt = "no rules",
@@ -134,7 +97,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Identity",
 	.type = T_ACCOUNT,
 	.path = "properties.disableLocalAuth",
-	.rule = RULE_BOOL,
+	.rule = AW_RULE_BOOL,
 	.want = "true",
 	.absent_value = "false",
 	.expected = "true",
@@ -153,7 +116,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Network",
 	.type = T_ACCOUNT,
 	.path = "properties.privateEndpointConnections",
-	.rule = RULE_APPROVED_PE,
+	.rule = AW_RULE_APPROVED_PE,
 	.absent_passes = false,
 	.expected = "at least one Approved private endpoint connection",
 	.dflt = "none",
@@ -172,7 +135,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Identity",
 	.type = T_ACCOUNT,
 	.path = "identity.type",
-	.rule = RULE_IDENTITY,
+	.rule = AW_RULE_IDENTITY,
 	.absent_passes = false,
 	.expected = "SystemAssigned and/or UserAssigned",
 	.dflt = "None",
@@ -188,7 +151,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Network",
 	.type = T_ACCOUNT,
 	.path = "properties.restrictOutboundNetworkAccess",
-	.rule = RULE_BOOL,
+	.rule = AW_RULE_BOOL,
 	.want = "true",
 	.absent_value = "false",
 	.expected = "true",
@@ -206,7 +169,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Logging",
 	.type = T_ACCOUNT,
 	.path = DIAG_PATH,
-	.rule = RULE_DIAGNOSTICS,
+	.rule = AW_RULE_DIAGNOSTICS,
 	.absent_passes = false,
 	.separate_read = true,
 	.expected = E_DIAG,
@@ -221,7 +184,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Threat protection",
 	.type = T_DEPLOYMENT,
 	.path = "properties.raiPolicyName",
-	.rule = RULE_NAMED,
+	.rule = AW_RULE_NAMED,
 	.absent_passes = false,
 	.expected = "a content filter policy named",
 	.dflt = "none",
@@ -238,7 +201,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Network",
 	.type = T_WORKSPACE,
 	.path = "properties.publicNetworkAccess",
-	.rule = RULE_ENUM,
+	.rule = AW_RULE_ENUM,
 	.want = "Disabled",
 	.absent_value = "Enabled",
 	.expected = "Disabled",
@@ -256,7 +219,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Network",
 	.type = T_WORKSPACE,
 	.path = "properties.managedNetwork.isolationMode",
-	.rule = RULE_ENUM,
+	.rule = AW_RULE_ENUM,
 	.want = "AllowOnlyApprovedOutbound|AllowInternetOutbound",
 	.absent_value = "Disabled",
 	.expected = "AllowOnlyApprovedOutbound or AllowInternetOutbound",
@@ -275,7 +238,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Logging",
 	.type = T_WORKSPACE,
 	.path = DIAG_PATH,
-	.rule = RULE_DIAGNOSTICS,
+	.rule = AW_RULE_DIAGNOSTICS,
 	.absent_passes = false,
 	.separate_read = true,
 	.expected = E_DIAG,
@@ -290,7 +253,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Compute",
 	.type = T_COMPUTE,
 	.path = "properties.properties.enableNodePublicIp",
-	.rule = RULE_BOOL,
+	.rule = AW_RULE_BOOL,
 	.want = "false",
 	.absent_value = "true",
 	.expected = "false",
@@ -312,7 +275,7 @@ static const struct aw_posture_check checks[] = {
 	.only_path = "properties.computeType",
 	.only_value = "ComputeInstance",
 	.path = "properties.properties.sshSettings.sshPublicAccess",
-	.rule = RULE_ENUM,
+	.rule = AW_RULE_ENUM,
 	.want = "Disabled",
 	.absent_value = "Disabled",
 	.expected = "Disabled",
@@ -334,7 +297,7 @@ static const struct aw_posture_check checks[] = {
 	.only_path = "properties.computeType",
 	.only_value = "ComputeInstance",
 	.path = "properties.properties.idleTimeBeforeShutdown",
-	.rule = RULE_DURATION,
+	.rule = AW_RULE_DURATION,
 	.absent_passes = false,
 	.expected = "an ISO 8601 duration (for example PT30M)",
 	.dflt = "no auto-shutdown",
@@ -352,7 +315,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Identity",
 	.type = T_COMPUTE,
 	.path = "properties.disableLocalAuth",
-	.rule = RULE_BOOL,
+	.rule = AW_RULE_BOOL,
 	.want = "true",
 	.absent_value = "false",
 	.expected = "true",
@@ -372,7 +335,7 @@ static const struct aw_posture_check checks[] = {
 	.only_path = "properties.computeType",
 	.only_value = "AmlCompute",
 	.path = "properties.properties.remoteLoginPortPublicAccess",
-	.rule = RULE_ENUM,
+	.rule = AW_RULE_ENUM,
 	.want = "Disabled",
 	.absent_value = "NotSpecified",
 	.expected = "Disabled",
@@ -391,7 +354,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Data protection",
 	.type = T_VAULT,
 	.path = "properties.enablePurgeProtection",
-	.rule = RULE_BOOL,
+	.rule = AW_RULE_BOOL,
 	.want = "true",
 	.absent_value = "false",
 	.expected = "true",
@@ -408,7 +371,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Identity",
 	.type = T_VAULT,
 	.path = "properties.enableRbacAuthorization",
-	.rule = RULE_BOOL,
+	.rule = AW_RULE_BOOL,
 	.want = "true",
 	.absent_value = "false",
 	.expected = "true",
@@ -426,7 +389,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Network",
 	.type = T_VAULT,
 	.path = "properties.publicNetworkAccess",
-	.rule = RULE_ENUM,
+	.rule = AW_RULE_ENUM,
 	.want = "Disabled",
 	.absent_value = "Enabled",
 	.expected = "Disabled",
@@ -444,7 +407,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Data protection",
 	.type = T_VAULT,
 	.path = "properties.enableSoftDelete",
-	.rule = RULE_BOOL,
+	.rule = AW_RULE_BOOL,
 	.want = "true",
 	.absent_value = "true",
 	.expected = "true",
@@ -461,7 +424,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Logging",
 	.type = T_VAULT,
 	.path = DIAG_PATH,
-	.rule = RULE_DIAGNOSTICS,
+	.rule = AW_RULE_DIAGNOSTICS,
 	.absent_passes = false,
 	.separate_read = true,
 	.expected = E_DIAG,
@@ -476,7 +439,7 @@ static const struct aw_posture_check checks[] = {
 	.area = "Data protection",
 	.type = T_SECRET,
 	.path = "properties.attributes.exp",
-	.rule = RULE_EPOCH,
+	.rule = AW_RULE_EPOCH,
 	.absent_passes = false,
 	.expected = "an expiry date",
 	.dflt = "never expires",
@@ -495,7 +458,7 @@ static const struct aw_posture_check checks[] = {
 	.only_path = "name",
 	.only_value = "AI",
 	.path = "properties.pricingTier",
-	.rule = RULE_ENUM,
+	.rule = AW_RULE_ENUM,
 	.want = "Standard",
 	.absent_value = "Free",
 	.separate_read = true,
@@ -579,629 +542,4 @@ const char *aw_posture_check_baseline(const struct aw_posture_check *c)
 const char *aw_posture_check_remediation(const struct aw_posture_check *c)
 {
 	return c->remediation;
-}
-
-/* --- reading the resource --------------------------------------------------------------- */
-
-enum lookup { FOUND, ABSENT, NOT_OBJECT };
-
-/* A member by name: the exact spelling first, then ignoring case (ARM property names
- * are camelCase, but a hand-written inventory or another api-version may differ). */
-static json_object *member(json_object *obj, const char *name, size_t len)
-{
-	char key[128];
-	json_object *v = NULL;
-
-	if (len >= sizeof key)
-		return NULL;
-	memcpy(key, name, len);
-	key[len] = '\0';
-	if (json_object_object_get_ex(obj, key, &v))
-		return v;
-	json_object_object_foreach(obj, k, val)
-	{
-		if (strlen(k) == len && strncasecmp(k, name, len) == 0)
-			return val;
-	}
-	return NULL;
-}
-
-/* Walk a dotted path. NULL members count as absent. NOT_OBJECT: a step on the way is
- * something other than an object; *out is then that value and *depth the length of the
- * path prefix that named it. */
-static enum lookup lookup(json_object *res, const char *path, json_object **out, size_t *depth)
-{
-	json_object *cur = res;
-	const char *p = path;
-
-	*out = NULL;
-	*depth = 0;
-	for (;;) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-
-		if (!json_object_is_type(cur, json_type_object)) {
-			if (cur == res)
-				return ABSENT;
-			*out = cur;
-			*depth = (size_t)(p - path) - 1;
-			return NOT_OBJECT;
-		}
-		cur = member(cur, p, len);
-		if (!cur)
-			return ABSENT;
-		if (!dot)
-			break;
-		p = dot + 1;
-	}
-	*out = cur;
-	return FOUND;
-}
-
-static const char *string_at(json_object *res, const char *path)
-{
-	json_object *v;
-	size_t depth;
-
-	if (lookup(res, path, &v, &depth) != FOUND || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-/* --- results ------------------------------------------------------------------------------ */
-
-/* Cut a string that snprintf truncated at a UTF-8 boundary, and mark the cut. */
-static void clip(char *s, size_t size)
-{
-	size_t n = strlen(s);
-
-	if (n + 1 < size)
-		return;
-	n = size >= 4 ? size - 4 : 0;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	memcpy(s + n, "...", 4);
-}
-
-static void say(struct aw_posture_result *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void say(struct aw_posture_result *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->actual, sizeof r->actual, fmt, ap);
-	va_end(ap);
-	clip(r->actual, sizeof r->actual);
-}
-
-static const char *type_name(json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_boolean:
-		return "a boolean";
-	case json_type_double:
-	case json_type_int:
-		return "a number";
-	case json_type_string:
-		return "a string";
-	case json_type_array:
-		return "an array";
-	case json_type_object:
-		return "an object";
-	default:
-		return "null";
-	}
-}
-
-/* The value as short JSON text, for an Actual that shows what was there. */
-static void json_text(json_object *v, char *buf, size_t size)
-{
-	int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
-
-	snprintf(buf, size, "%s", json_object_to_json_string_ext(v, flags));
-	clip(buf, size);
-}
-
-static void wrong_type(struct aw_posture_result *r, const char *what, json_object *v,
-		       const char *want)
-{
-	char text[64];
-
-	json_text(v, text, sizeof text);
-	r->status = AW_POSTURE_FAIL;
-	say(r, "wrong type: %s is %s (%s), expected %s", what, type_name(v), text, want);
-}
-
-static bool one_of(const char *s, const char *alternatives)
-{
-	const char *p = alternatives;
-
-	for (;;) {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-
-		if (strlen(s) == len && strncasecmp(s, p, len) == 0)
-			return true;
-		if (!bar)
-			return false;
-		p = bar + 1;
-	}
-}
-
-/* --- the rules --------------------------------------------------------------------------- */
-
-static void eval_enum(const struct aw_posture_check *c, json_object *v, struct aw_posture_result *r)
-{
-	const char *s;
-
-	if (!v) {
-		r->status = one_of(c->absent_value, c->want) ? AW_POSTURE_PASS : AW_POSTURE_FAIL;
-		say(r, "absent (default: %s)", c->dflt);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		wrong_type(r, c->path, v, "a string");
-		return;
-	}
-	s = json_object_get_string(v);
-	r->status = one_of(s, c->want) ? AW_POSTURE_PASS : AW_POSTURE_FAIL;
-	if (*s)
-		say(r, "%s", s);
-	else
-		say(r, "\"\" (empty)");
-}
-
-static void eval_bool(const struct aw_posture_check *c, json_object *v, struct aw_posture_result *r)
-{
-	bool want = strcmp(c->want, "true") == 0;
-
-	if (!v) {
-		r->status = (strcmp(c->absent_value, "true") == 0) == want ? AW_POSTURE_PASS
-									   : AW_POSTURE_FAIL;
-		say(r, "absent (default: %s)", c->dflt);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_boolean)) {
-		wrong_type(r, c->path, v, "a boolean");
-		return;
-	}
-	r->status = (bool)json_object_get_boolean(v) == want ? AW_POSTURE_PASS : AW_POSTURE_FAIL;
-	say(r, "%s", json_object_get_boolean(v) ? "true" : "false");
-}
-
-/* An IP rule that admits every address: any prefix of length 0, or the unspecified
- * address itself, which the services read as "any". */
-static bool open_to_all(const char *rule)
-{
-	size_t n;
-
-	while (isspace((unsigned char)*rule))
-		rule++;
-	n = strlen(rule);
-	while (n > 0 && isspace((unsigned char)rule[n - 1]))
-		n--;
-	if (n >= 2 && rule[n - 2] == '/' && rule[n - 1] == '0')
-		return true;
-	return (n == 7 && strncmp(rule, "0.0.0.0", 7) == 0) ||
-	       (n == 2 && strncmp(rule, "::", 2) == 0) || (n == 1 && rule[0] == '*');
-}
-
-static void eval_ip_rules(const struct aw_posture_check *c, json_object *v,
-			  struct aw_posture_result *r)
-{
-	size_t n, open = 0;
-	const char *first = NULL;
-
-	if (!v) {
-		r->status = AW_POSTURE_PASS;
-		say(r, "absent (default: %s)", c->dflt);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_array)) {
-		wrong_type(r, c->path, v, "an array of rules");
-		return;
-	}
-	n = json_object_array_length(v);
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(v, i), *value = NULL;
-		char what[48];
-
-		if (json_object_is_type(e, json_type_string))
-			value = e;
-		else if (json_object_is_type(e, json_type_object))
-			value = member(e, "value", 5);
-		if (!value || !json_object_is_type(value, json_type_string)) {
-			snprintf(what, sizeof what, "ipRules[%zu]", i);
-			wrong_type(r, what, e, "{\"value\": \"address or range\"}");
-			return;
-		}
-		if (open_to_all(json_object_get_string(value)) && open++ == 0)
-			first = json_object_get_string(value);
-	}
-	if (open) {
-		r->status = AW_POSTURE_FAIL;
-		say(r, "open to every address: %s%s", first, open > 1 ? " (and more)" : "");
-		return;
-	}
-	r->status = AW_POSTURE_PASS;
-	if (n == 0)
-		say(r, "no rules");
-	else
-		say(r, "%zu rule%s, none open to every address", n, n == 1 ? "" : "s");
-}
-
-static void eval_private_endpoints(const struct aw_posture_check *c, json_object *v,
-				   struct aw_posture_result *r)
-{
-	size_t n, approved = 0;
-	const char *other = NULL;
-
-	if (!v) {
-		r->status = AW_POSTURE_FAIL;
-		say(r, "absent (default: %s)", c->dflt);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_array)) {
-		wrong_type(r, c->path, v, "an array of connections");
-		return;
-	}
-	n = json_object_array_length(v);
-	for (size_t i = 0; i < n; i++) {
-		const char *st = string_at(json_object_array_get_idx(v, i),
-					   "properties.privateLinkServiceConnectionState.status");
-
-		if (st && strcasecmp(st, "Approved") == 0)
-			approved++;
-		else if (st && *st && !other)
-			other = st;
-	}
-	r->status = approved ? AW_POSTURE_PASS : AW_POSTURE_FAIL;
-	if (n == 0)
-		say(r, "no connections");
-	else if (approved)
-		say(r, "%zu of %zu connection%s Approved", approved, n, n == 1 ? "" : "s");
-	else if (other)
-		say(r, "none Approved of %zu connection%s (%s)", n, n == 1 ? "" : "s", other);
-	else
-		say(r, "none Approved of %zu connection%s", n, n == 1 ? "" : "s");
-}
-
-/* "SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned" (the ARM spelling,
- * with or without the space). */
-static void eval_identity(const struct aw_posture_check *c, json_object *v,
-			  struct aw_posture_result *r)
-{
-	const char *s, *p;
-
-	if (!v) {
-		r->status = AW_POSTURE_FAIL;
-		say(r, "absent (default: %s)", c->dflt);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		wrong_type(r, c->path, v, "a string");
-		return;
-	}
-	s = json_object_get_string(v);
-	r->status = AW_POSTURE_FAIL;
-	for (p = s; *p;) {
-		size_t len = strcspn(p, ",");
-		const char *w = p;
-		size_t wl = len;
-
-		while (wl && isspace((unsigned char)*w))
-			w++, wl--;
-		while (wl && isspace((unsigned char)w[wl - 1]))
-			wl--;
-		if ((wl == 14 && strncasecmp(w, "SystemAssigned", 14) == 0) ||
-		    (wl == 12 && strncasecmp(w, "UserAssigned", 12) == 0))
-			r->status = AW_POSTURE_PASS;
-		p += len;
-		if (*p == ',')
-			p++;
-	}
-	if (*s)
-		say(r, "%s", s);
-	else
-		say(r, "\"\" (empty)");
-}
-
-/* One setting that sends at least one enabled log category (or category group) to a
- * Log Analytics workspace: metrics alone, or logs only to storage or Event Hubs, do not
- * reach the SIEM. */
-static bool setting_sends_logs(json_object *s)
-{
-	json_object *logs;
-	size_t depth;
-	const char *ws = string_at(s, "properties.workspaceId");
-
-	if (!ws || !*ws)
-		return false;
-	if (lookup(s, "properties.logs", &logs, &depth) != FOUND ||
-	    !json_object_is_type(logs, json_type_array))
-		return false;
-	for (size_t i = 0; i < json_object_array_length(logs); i++) {
-		json_object *l = json_object_array_get_idx(logs, i), *en;
-		const char *cat = string_at(l, "category"), *grp = string_at(l, "categoryGroup");
-
-		if (lookup(l, "enabled", &en, &depth) != FOUND ||
-		    !json_object_is_type(en, json_type_boolean) || !json_object_get_boolean(en))
-			continue;
-		if ((cat && *cat) || (grp && *grp))
-			return true;
-	}
-	return false;
-}
-
-static void eval_diagnostics(const struct aw_posture_check *c, json_object *v,
-			     struct aw_posture_result *r)
-{
-	size_t n;
-
-	if (!v) {
-		r->status = AW_POSTURE_FAIL;
-		say(r, "absent (default: %s)", c->dflt);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_array)) {
-		wrong_type(r, "diagnosticSettings", v, "an array of settings");
-		return;
-	}
-	n = json_object_array_length(v);
-	for (size_t i = 0; i < n; i++) {
-		json_object *s = json_object_array_get_idx(v, i);
-
-		if (setting_sends_logs(s)) {
-			const char *name = string_at(s, "name");
-
-			r->status = AW_POSTURE_PASS;
-			say(r, "setting '%s' sends logs to a workspace", name ? name : "(unnamed)");
-			return;
-		}
-	}
-	r->status = AW_POSTURE_FAIL;
-	if (n == 0)
-		say(r, "no diagnostic settings");
-	else
-		say(r, "%zu setting%s, none sending enabled logs to a workspace", n,
-		    n == 1 ? "" : "s");
-}
-
-static void eval_named(const struct aw_posture_check *c, json_object *v,
-		       struct aw_posture_result *r)
-{
-	const char *s;
-
-	if (!v) {
-		r->status = AW_POSTURE_FAIL;
-		say(r, "absent (default: %s)", c->dflt);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		wrong_type(r, c->path, v, "a string");
-		return;
-	}
-	s = json_object_get_string(v);
-	while (isspace((unsigned char)*s))
-		s++;
-	r->status = *s ? AW_POSTURE_PASS : AW_POSTURE_FAIL;
-	if (*s)
-		say(r, "%s", json_object_get_string(v));
-	else
-		say(r, "\"%s\" (empty)", json_object_get_string(v));
-}
-
-/* ISO 8601 durations as ARM writes them: P[nY][nM][nW][nD][T[nH][nM][n[.n]S]], at
- * least one component, a T only before a time component. */
-static bool iso_duration(const char *s)
-{
-	bool time = false, any = false;
-	const char *units = "YMWD";
-
-	if (*s != 'P' && *s != 'p')
-		return false;
-	s++;
-	while (*s) {
-		size_t digits = 0;
-		bool frac = false;
-		const char *u;
-
-		if ((*s == 'T' || *s == 't') && !time) {
-			time = true;
-			units = "HMS";
-			s++;
-			if (!*s)
-				return false;
-			continue;
-		}
-		while (isdigit((unsigned char)*s))
-			s++, digits++;
-		if ((*s == '.' || *s == ',') && digits) {
-			s++;
-			frac = true;
-			if (!isdigit((unsigned char)*s))
-				return false;
-			while (isdigit((unsigned char)*s))
-				s++;
-		}
-		if (!digits || !*s)
-			return false;
-		u = strchr(units, toupper((unsigned char)*s));
-		if (!u || (frac && *u != 'S'))
-			return false;
-		units = u + 1; /* components come in order, each once */
-		any = true;
-		s++;
-	}
-	return any;
-}
-
-static void eval_duration(const struct aw_posture_check *c, json_object *v,
-			  struct aw_posture_result *r)
-{
-	const char *s;
-
-	if (!v) {
-		r->status = AW_POSTURE_FAIL;
-		say(r, "absent (default: %s)", c->dflt);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		wrong_type(r, c->path, v, "an ISO 8601 duration string");
-		return;
-	}
-	s = json_object_get_string(v);
-	if (iso_duration(s)) {
-		r->status = AW_POSTURE_PASS;
-		say(r, "%s", s);
-	} else {
-		r->status = AW_POSTURE_FAIL;
-		say(r, "\"%s\" is not an ISO 8601 duration", s);
-	}
-}
-
-#define EPOCH_MAX 253402300799.0 /* 9999-12-31T23:59:59Z */
-
-static void eval_epoch(const struct aw_posture_check *c, json_object *v,
-		       struct aw_posture_result *r)
-{
-	double d;
-	time_t t;
-	struct tm tm;
-	char when[32];
-
-	if (!v) {
-		r->status = AW_POSTURE_FAIL;
-		say(r, "absent (default: %s)", c->dflt);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
-		wrong_type(r, c->path, v, "a date in epoch seconds");
-		return;
-	}
-	d = json_object_get_double(v);
-	if (!(d > 0 && d <= EPOCH_MAX)) {
-		char text[64];
-
-		json_text(v, text, sizeof text);
-		r->status = AW_POSTURE_FAIL;
-		say(r, "%s is not a date in epoch seconds", text);
-		return;
-	}
-	t = (time_t)d;
-	if (!gmtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
-		r->status = AW_POSTURE_FAIL;
-		say(r, "%.0f is not a date in epoch seconds", d);
-		return;
-	}
-	r->status = AW_POSTURE_PASS;
-	say(r, "expires %s", when);
-}
-
-/* What the collector could not read about this resource, or NULL. */
-static const char *read_error(json_object *res)
-{
-	json_object *meta = member(res, AW_POSTURE_META, strlen(AW_POSTURE_META)), *e;
-
-	if (!meta || !json_object_is_type(meta, json_type_object))
-		return NULL;
-	e = member(meta, "error", 5);
-	if (!e)
-		return NULL;
-	if (!json_object_is_type(e, json_type_string))
-		return "the read failed";
-	return *json_object_get_string(e) ? json_object_get_string(e) : NULL;
-}
-
-static void evaluate_one(const struct aw_posture_check *c, json_object *res,
-			 struct aw_posture_result *r)
-{
-	json_object *v;
-	size_t depth;
-	enum lookup l = lookup(res, c->path, &v, &depth);
-
-	if (l == NOT_OBJECT) {
-		char what[96];
-
-		snprintf(what, sizeof what, "%.*s", (int)depth, c->path);
-		wrong_type(r, what, v, "an object");
-		return;
-	}
-	if (l == ABSENT) {
-		const char *err = c->separate_read ? read_error(res) : NULL;
-
-		r->absent = true;
-		if (err) {
-			r->status = AW_POSTURE_UNKNOWN;
-			say(r, "could not be read: %s", err);
-			return;
-		}
-		v = NULL;
-	}
-	switch (c->rule) {
-	case RULE_ENUM:
-		eval_enum(c, v, r);
-		break;
-	case RULE_BOOL:
-		eval_bool(c, v, r);
-		break;
-	case RULE_NO_OPEN_IP:
-		eval_ip_rules(c, v, r);
-		break;
-	case RULE_APPROVED_PE:
-		eval_private_endpoints(c, v, r);
-		break;
-	case RULE_IDENTITY:
-		eval_identity(c, v, r);
-		break;
-	case RULE_DIAGNOSTICS:
-		eval_diagnostics(c, v, r);
-		break;
-	case RULE_NAMED:
-		eval_named(c, v, r);
-		break;
-	case RULE_DURATION:
-		eval_duration(c, v, r);
-		break;
-	case RULE_EPOCH:
-		eval_epoch(c, v, r);
-		break;
-	}
-}
-
-size_t aw_posture_evaluate(json_object *resource,
-			   void (*fn)(void *ud, const struct aw_posture_result *r), void *ud)
-{
-	const char *type;
-	size_t n = 0;
-
-	if (!json_object_is_type(resource, json_type_object))
-		return 0;
-	type = string_at(resource, "type");
-	if (!type)
-		return 0;
-	for (size_t i = 0; i < NCHECKS; i++) {
-		const struct aw_posture_check *c = &checks[i];
-		struct aw_posture_result r;
-
-		if (strcasecmp(c->type, type) != 0)
-			continue;
-		if (c->only_path) {
-			const char *v = string_at(resource, c->only_path);
-
-			if (!v || strcasecmp(v, c->only_value) != 0)
-				continue;
-		}
-		memset(&r, 0, sizeof r);
-		r.check = c;
-		r.resource = resource;
-		r.status = AW_POSTURE_FAIL;
-		evaluate_one(c, resource, &r);
-		if (fn)
-			fn(ud, &r);
-		n++;
-	}
-	return n;
 }

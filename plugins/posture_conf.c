@@ -2,10 +2,10 @@
  * they make (see posture_conf.h). */
 #include "posture_conf.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "arm_conf.h"
 
 const struct aw_option aw_posture_options[] = {
     AW_OPT_LIST("subscriptions", struct aw_posture_conf, scope.subscriptions, 0,
@@ -52,30 +52,6 @@ const struct aw_option aw_posture_options[] = {
     AW_OPT_END,
 };
 
-/* A `credential:` section left out holds the defaults: then the daemon's identity. */
-static bool own_credential(const struct aw_posture_conf *c)
-{
-	struct aw_credential_conf d;
-	bool own = true;
-
-	if (aw_options_defaults(aw_credential_options, &d, NULL) == 0)
-		own = !aw_options_equal(aw_credential_options, &c->credential, &d);
-	aw_options_free(aw_credential_options, &d);
-	return own;
-}
-
-static bool is_guid(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
-			return false;
-	}
-	return true;
-}
-
 /* Management group ids: letters, digits, - _ ( ) . (Azure's naming rule), 1..90. */
 static bool is_group_id(const char *s)
 {
@@ -114,10 +90,9 @@ static int check_list(const struct aw_strlist *l, const char *where, const char 
 int aw_posture_conf_validate(const void *conf, const char *where, struct aw_error_list *errs)
 {
 	const struct aw_posture_conf *c = conf;
-	char sub[256];
 	int rc = 0;
 
-	if (check_list(&c->scope.subscriptions, where, "subscriptions", is_guid,
+	if (check_list(&c->scope.subscriptions, where, "subscriptions", aw_arm_is_guid,
 		       "a subscription id (a GUID)", errs) < 0)
 		rc = -1;
 	if (check_list(&c->scope.management_groups, where, "management_groups", is_group_id,
@@ -128,16 +103,8 @@ int aw_posture_conf_validate(const void *conf, const char *where, struct aw_erro
 				       "%s: subscriptions and management_groups are both set; "
 				       "Resource Graph takes one or the other",
 				       where);
-	if (!c->arm_endpoint || (strncmp(c->arm_endpoint, "https://", 8) != 0 &&
-				 strncmp(c->arm_endpoint, "http://", 7) != 0))
-		rc = aw_error_list_add(errs, "%s.arm_endpoint: expected an https:// URL", where);
-	if (!c->token_scope || !*c->token_scope)
-		rc = aw_error_list_add(errs, "%s.scope: empty", where);
-	if (own_credential(c)) {
-		snprintf(sub, sizeof sub, "%s.credential", where);
-		if (aw_credential_conf_check(&c->credential, sub, errs) < 0)
-			rc = -1;
-	}
+	if (aw_arm_conf_check(where, c->arm_endpoint, c->token_scope, &c->credential, errs) < 0)
+		rc = -1;
 	return rc;
 }
 
@@ -146,36 +113,18 @@ int aw_posture_bearer(const struct aw_posture_conf *c, const char *name, uv_loop
 		      struct aw_credential *default_cred, struct aw_auth **own_auth,
 		      const struct aw_http_bearer **bearer, struct aw_error *err)
 {
-	struct aw_credential *cred = default_cred;
-	char cname[160];
+	const struct aw_arm_identity id = {
+	    .credential = &c->credential,
+	    .scope = c->token_scope,
+	    .kind = "posture",
+	    .name = name,
+	    .loop = loop,
+	    .http = http,
+	    .metrics = m,
+	    .fallback = default_cred,
+	};
 
-	*own_auth = NULL;
-	*bearer = NULL;
-	if (own_credential(c)) {
-		snprintf(cname, sizeof cname, "posture/%s", name ? name : "posture");
-		if (aw_auth_new(http, m, own_auth, err) != 0)
-			return -1;
-		aw_auth_set_loop(*own_auth, loop);
-		if (aw_auth_add(*own_auth, cname, &c->credential, &cred, err) != 0) {
-			aw_auth_free(*own_auth);
-			*own_auth = NULL;
-			return -1;
-		}
-	}
-	if (!cred)
-		return aw_error_set(err,
-				    "%s: no Azure identity (no credential: section, and the "
-				    "daemon's azure services are not running)",
-				    name ? name : "posture");
-	*bearer = aw_credential_bearer(cred, c->token_scope);
-	if (!*bearer) {
-		if (*own_auth) {
-			aw_auth_free(*own_auth);
-			*own_auth = NULL;
-		}
-		return aw_error_set(err, "%s: out of memory", name ? name : "posture");
-	}
-	return 0;
+	return aw_arm_bearer(&id, own_auth, bearer, err);
 }
 
 /* Only the fields that come from the input's conf: loop, http, bearer and component

@@ -9,15 +9,17 @@
 
 #include <ctype.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../daemon/state.h"
+#include "findings_file.h"
+#include "pending_changes.h"
 
-#define PK_FILE_VERSION 1
-#define PK_MIN_BUCKETS	256
+#define PK_MIN_BUCKETS 256
+#define PK_FIRST_PEND  256
 
 struct aw_pk_entry {
 	struct aw_pk_entry *next; /* bucket chain */
@@ -30,18 +32,18 @@ struct aw_pk_entry {
 };
 
 struct pk_pending {
-	uint64_t seq;
+	uint64_t seq; /* first: aw_pending_changes reads it */
 	struct aw_pk_entry *e;
 	char *actual; /* owned; NULL: passing */
 	uint32_t n;
 };
+_Static_assert(offsetof(struct pk_pending, seq) == 0, "aw_pending_changes reads seq first");
 
 struct aw_posture_known {
 	size_t max;
 	struct aw_pk_entry **buckets;
 	size_t nbuckets, count, failing;
-	struct pk_pending *pend; /* ring, in sequence order */
-	size_t phead, plen, pcap;
+	struct aw_pending_changes pend; /* of struct pk_pending */
 	bool dirty;
 };
 
@@ -64,6 +66,7 @@ struct aw_posture_known *aw_posture_known_new(size_t max)
 	if (!t)
 		return NULL;
 	t->max = max ? max : 1;
+	aw_pending_init(&t->pend, sizeof(struct pk_pending), PK_FIRST_PEND, AW_PK_MAX_PENDING);
 	return t;
 }
 
@@ -85,10 +88,10 @@ void aw_posture_known_free(struct aw_posture_known *t)
 			nx = e->next;
 			entry_free(e);
 		}
-	for (size_t i = 0; i < t->plen; i++)
-		free(t->pend[(t->phead + i) % t->pcap].actual);
+	for (size_t i = 0; i < aw_pending_len(&t->pend); i++)
+		free(((struct pk_pending *)aw_pending_at(&t->pend, i))->actual);
 	free(t->buckets);
-	free(t->pend);
+	aw_pending_free(&t->pend);
 	free(t);
 }
 
@@ -195,28 +198,6 @@ void aw_posture_known_touch(struct aw_posture_known *t, const char *check, const
 		e->seen = gen;
 }
 
-static int pending_push(struct aw_posture_known *t, const struct pk_pending *p)
-{
-	if (t->plen == t->pcap) {
-		size_t cap = t->pcap ? t->pcap * 2 : 256;
-		struct pk_pending *np;
-
-		if (cap > AW_PK_MAX_PENDING)
-			cap = AW_PK_MAX_PENDING;
-		if (cap <= t->plen || !(np = malloc(cap * sizeof *np)))
-			return -1;
-		for (size_t i = 0; i < t->plen; i++)
-			np[i] = t->pend[(t->phead + i) % t->pcap];
-		free(t->pend);
-		t->pend = np;
-		t->pcap = cap;
-		t->phead = 0;
-	}
-	t->pend[(t->phead + t->plen) % t->pcap] = *p;
-	t->plen++;
-	return 0;
-}
-
 int aw_posture_known_emitted(struct aw_posture_known *t, const char *check, const char *resource,
 			     const char *actual, uint32_t n, uint32_t gen, uint64_t seq)
 {
@@ -229,7 +210,7 @@ int aw_posture_known_emitted(struct aw_posture_known *t, const char *check, cons
 	if (actual && (!(latest = strdup(actual)) || !(p.actual = strdup(actual))))
 		goto fail;
 	p.e = e;
-	if (pending_push(t, &p) < 0)
+	if (aw_pending_push(&t->pend, &p) < 0)
 		goto fail;
 	if (e->latest)
 		t->failing--;
@@ -251,18 +232,16 @@ fail:
 
 bool aw_posture_known_durable(struct aw_posture_known *t, uint64_t seq)
 {
+	struct pk_pending *p;
 	bool changed = false;
 
-	while (t->plen && t->pend[t->phead].seq <= seq) {
-		struct pk_pending *p = &t->pend[t->phead];
-
+	while ((p = aw_pending_due(&t->pend, seq))) {
 		free(p->e->durable);
 		p->e->durable = p->actual;
 		p->e->durable_n = p->n;
 		p->e->pending--;
 		changed = true;
-		t->phead = (t->phead + 1) % t->pcap;
-		t->plen--;
+		aw_pending_pop(&t->pend);
 	}
 	if (changed)
 		t->dirty = true;
@@ -346,7 +325,7 @@ size_t aw_posture_known_failing(const struct aw_posture_known *t)
 
 size_t aw_posture_known_pending(const struct aw_posture_known *t)
 {
-	return t->plen;
+	return aw_pending_len(&t->pend);
 }
 
 bool aw_posture_known_dirty(const struct aw_posture_known *t)
@@ -356,8 +335,17 @@ bool aw_posture_known_dirty(const struct aw_posture_known *t)
 
 /* --- the state file ------------------------------------------------------------------------ */
 
-static void clear(struct aw_posture_known *t)
+static const struct aw_findings_file pk_file = {
+    .what = "posture findings table",
+    .row = "finding",
+    .version = 1,
+    .width = 4,
+};
+
+static void clear(void *ud)
 {
+	struct aw_posture_known *t = ud;
+
 	for (size_t i = 0; i < t->nbuckets; i++)
 		for (struct aw_pk_entry *e = t->buckets[i], *nx; e; e = nx) {
 			nx = e->next;
@@ -369,19 +357,14 @@ static void clear(struct aw_posture_known *t)
 }
 
 /* 0, 1 when over a bound (not remembered: reported again when seen), -1 corrupt. */
-static int load_entry(struct aw_posture_known *t, json_object *a)
+static int load_row(void *ud, json_object *a)
 {
-	json_object *c, *r, *v, *n;
+	struct aw_posture_known *t = ud;
+	json_object *c = json_object_array_get_idx(a, 0), *r = json_object_array_get_idx(a, 1),
+		    *v = json_object_array_get_idx(a, 2), *n = json_object_array_get_idx(a, 3);
+	int64_t num = json_object_get_int64(n);
 	struct aw_pk_entry *e;
-	int64_t num;
 
-	if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) != 4)
-		return -1;
-	c = json_object_array_get_idx(a, 0);
-	r = json_object_array_get_idx(a, 1);
-	v = json_object_array_get_idx(a, 2);
-	n = json_object_array_get_idx(a, 3);
-	num = json_object_get_int64(n);
 	if (!json_object_is_type(c, json_type_string) ||
 	    !json_object_is_type(r, json_type_string) ||
 	    !(v == NULL || json_object_is_type(v, json_type_string)) ||
@@ -407,84 +390,31 @@ static int load_entry(struct aw_posture_known *t, json_object *a)
 int aw_posture_known_load(struct aw_posture_known *t, const char *dir, const char *name,
 			  struct aw_error *err)
 {
-	char *data = NULL;
-	size_t len = 0;
-	json_object *root = NULL, *v, *list;
-	int rc = aw_state_read(dir, name, &data, &len, err);
+	return aw_findings_file_load(&pk_file, dir, name, load_row, clear, t, &t->dirty, err);
+}
 
-	if (rc != 0)
-		return rc;
-	root = json_tokener_parse(data);
-	rc = -1;
-	if (!json_object_object_get_ex(root, "version", &v) ||
-	    json_object_get_int(v) != PK_FILE_VERSION ||
-	    !json_object_object_get_ex(root, "findings", &list) ||
-	    !json_object_is_type(list, json_type_array)) {
-		aw_error_set(err,
-			     "%s/%s: corrupt state file (not a version %d posture findings "
-			     "table)",
-			     dir, name, PK_FILE_VERSION);
-		goto out;
-	}
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		if (load_entry(t, json_object_array_get_idx(list, i)) < 0) {
-			aw_error_set(err, "%s/%s: corrupt state file (finding %zu)", dir, name, i);
-			clear(t);
-			goto out;
+static int save_rows(void *ud, json_object *list)
+{
+	const struct aw_posture_known *t = ud;
+
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (const struct aw_pk_entry *e = t->buckets[i]; e; e = e->next) {
+			if (!e->durable_n)
+				continue; /* nothing of it is durable yet */
+			if (aw_findings_file_row(
+				&pk_file, list,
+				(json_object *[]){json_object_new_string(e->check),
+						  json_object_new_string(e->resource),
+						  e->durable ? json_object_new_string(e->durable)
+							     : NULL,
+						  json_object_new_int64(e->durable_n)}) < 0)
+				return -1;
 		}
-	}
-	rc = 0;
-out:
-	t->dirty = false;
-	json_object_put(root);
-	free(data);
-	return rc;
+	return 0;
 }
 
 int aw_posture_known_save(struct aw_posture_known *t, const char *dir, const char *name,
 			  struct aw_error *err)
 {
-	json_object *root = json_object_new_object(), *list = json_object_new_array();
-	const char *txt;
-	size_t len = 0;
-	int rc = -1;
-
-	if (!root || !list || json_object_object_add(root, "findings", list) != 0) {
-		json_object_put(list);
-		goto oom;
-	}
-	if (json_object_object_add(root, "version", json_object_new_int(PK_FILE_VERSION)) != 0)
-		goto oom;
-	for (size_t i = 0; i < t->nbuckets; i++)
-		for (const struct aw_pk_entry *e = t->buckets[i]; e; e = e->next) {
-			json_object *a;
-
-			if (!e->durable_n)
-				continue; /* nothing of it is durable yet */
-			if (!(a = json_object_new_array_ext(4)) ||
-			    json_object_array_add(list, a) != 0) {
-				json_object_put(a);
-				goto oom;
-			}
-			if (json_object_array_add(a, json_object_new_string(e->check)) != 0 ||
-			    json_object_array_add(a, json_object_new_string(e->resource)) != 0 ||
-			    json_object_array_add(a, e->durable ? json_object_new_string(e->durable)
-								: NULL) != 0 ||
-			    json_object_array_add(a, json_object_new_int64(e->durable_n)) != 0)
-				goto oom;
-		}
-	txt = json_object_to_json_string_length(
-	    root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (!txt)
-		goto oom;
-	if (aw_state_write(dir, name, txt, len, err) == 0) {
-		t->dirty = false;
-		rc = 0;
-	}
-	goto out;
-oom:
-	aw_error_set(err, "%s/%s: out of memory writing the posture findings table", dir, name);
-out:
-	json_object_put(root);
-	return rc;
+	return aw_findings_file_save(&pk_file, dir, name, save_rows, t, &t->dirty, err);
 }

@@ -1,5 +1,5 @@
 /* The posture report (posture_report.h): the inventory evaluated once, then written as
- * text or JSON here and as HTML in posture_report_html.c. */
+ * text here, as JSON in posture_report_json.c and as HTML in posture_report_html.c. */
 #include "posture_report_int.h"
 
 #include <ctype.h>
@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include "posture_json.h"
 
 const char *const aw_pr_areas[PR_NAREAS] = {
     "Network", "Identity", "Data protection", "Logging", "Threat protection", "Compute",
@@ -63,18 +65,9 @@ static unsigned check_index(const struct aw_posture_check *c)
 
 /* --- building ----------------------------------------------------------------------- */
 
-static const char *str_member(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static void subscription_of(struct pr_resource *p)
 {
-	const char *s = str_member(p->obj, "subscriptionId");
+	const char *s = aw_posture_str(p->obj, "subscriptionId");
 
 	if (s && *s) {
 		snprintf(p->sub, sizeof p->sub, "%s", s);
@@ -220,10 +213,10 @@ int aw_posture_report_new(json_object *inventory, const struct aw_posture_report
 		}
 		p->obj = o;
 		p->pos = i;
-		p->id = str_member(o, "id");
+		p->id = aw_posture_str(o, "id");
 		if (!p->id || !*p->id)
 			p->id = "(no id)";
-		p->name = str_member(o, "name");
+		p->name = aw_posture_str(o, "name");
 		if (!p->name)
 			p->name = "";
 		subscription_of(p);
@@ -325,7 +318,7 @@ static int control_cmp(const void *a, const void *b)
 	return natural_cmp(((const struct pr_control *)a)->id, ((const struct pr_control *)b)->id);
 }
 
-bool aw_pr_check_has_control(unsigned ci, enum aw_posture_framework fw, const char *control)
+static bool check_has_control(unsigned ci, enum aw_posture_framework fw, const char *control)
 {
 	const char *const *ctl = aw_posture_check_controls(aw_posture_check_at(ci), fw);
 
@@ -364,6 +357,21 @@ size_t aw_pr_controls(const struct aw_posture_report *r, enum aw_posture_framewo
 	}
 	qsort(out, n, sizeof *out, control_cmp);
 	return n;
+}
+
+const struct pr_result *aw_pr_control_next(const struct aw_posture_report *r,
+					   enum aw_posture_framework fw, const char *control,
+					   struct pr_cursor *cur)
+{
+	for (; cur->check < aw_posture_check_count(); cur->check++, cur->k = 0) {
+		unsigned ci = cur->check;
+
+		if (cur->k == 0 && (!r->check_n[ci] || !check_has_control(ci, fw, control)))
+			continue;
+		if (cur->k < r->check_n[ci])
+			return &r->results[r->by_check[r->check_first[ci] + cur->k++]];
+	}
+	return NULL;
 }
 
 /* --- text ------------------------------------------------------------------------------- */
@@ -447,24 +455,19 @@ static void text_by_control(const struct aw_posture_report *r, enum aw_posture_f
 	fprintf(out, "\nControls\n");
 	for (size_t i = 0; i < nctl; i++) {
 		const char *title = aw_posture_control_title(fw, ctl[i].id);
+		struct pr_cursor cur = {0};
+		const struct pr_result *x;
 
 		fprintf(out, "\n%s  %s\n  %zu passed, %zu failed, %zu unknown\n", ctl[i].id,
 			title ? title : "", ctl[i].counts.passed, ctl[i].counts.failed,
 			ctl[i].counts.unknown);
-		for (unsigned ci = 0; ci < aw_posture_check_count(); ci++) {
-			if (!r->check_n[ci] || !aw_pr_check_has_control(ci, fw, ctl[i].id))
-				continue;
-			for (size_t k = 0; k < r->check_n[ci]; k++) {
-				const struct pr_result *x =
-				    &r->results[r->by_check[r->check_first[ci] + k]];
-
-				fprintf(out, "  %-8s %-12s ", aw_pr_status_word(x->status),
-					aw_posture_check_id(aw_posture_check_at(ci)));
-				tx(out, r->res[x->res].id);
-				fputs(": ", out);
-				tx(out, x->actual);
-				fputc('\n', out);
-			}
+		while ((x = aw_pr_control_next(r, fw, ctl[i].id, &cur))) {
+			fprintf(out, "  %-8s %-12s ", aw_pr_status_word(x->status),
+				aw_posture_check_id(aw_posture_check_at(x->check)));
+			tx(out, r->res[x->res].id);
+			fputs(": ", out);
+			tx(out, x->actual);
+			fputc('\n', out);
 		}
 	}
 }
@@ -502,158 +505,6 @@ static int write_text(const struct aw_posture_report *r, int fw, FILE *out)
 	return 0;
 }
 
-/* --- JSON ------------------------------------------------------------------------------- */
-
-/* json-c's adders fail only when memory runs out; a report missing a member then is
- * caught by the NULL check of the final string. */
-static void put(json_object *o, const char *k, json_object *v)
-{
-	if (json_object_object_add(o, k, v) != 0)
-		json_object_put(v);
-}
-
-static void push(json_object *a, json_object *v)
-{
-	if (json_object_array_add(a, v) != 0)
-		json_object_put(v);
-}
-
-static json_object *counts_json(const struct aw_posture_counts *c)
-{
-	json_object *o = json_object_new_object();
-
-	put(o, "passed", json_object_new_int64((int64_t)c->passed));
-	put(o, "failed", json_object_new_int64((int64_t)c->failed));
-	put(o, "unknown", json_object_new_int64((int64_t)c->unknown));
-	return o;
-}
-
-static json_object *check_json(unsigned ci, const struct aw_posture_report *r)
-{
-	const struct aw_posture_check *c = aw_posture_check_at(ci);
-	json_object *o = json_object_new_object(), *ctl = json_object_new_object();
-
-	put(o, "title", json_object_new_string(aw_posture_check_title(c)));
-	put(o, "area", json_object_new_string(aw_posture_check_area(c)));
-	put(o, "severity", json_object_new_string(aw_posture_check_severity(c)));
-	put(o, "type", json_object_new_string(aw_posture_check_type(c)));
-	put(o, "path", json_object_new_string(aw_posture_check_path(c)));
-	put(o, "expected", json_object_new_string(aw_posture_check_expected(c)));
-	put(o, "default", json_object_new_string(aw_posture_check_default(c)));
-	put(o, "baseline", json_object_new_string(aw_posture_check_baseline(c)));
-	put(o, "remediation", json_object_new_string(aw_posture_check_remediation(c)));
-	for (int fw = 0; fw < AW_FW_COUNT; fw++) {
-		json_object *a = json_object_new_array();
-
-		for (const char *const *p = aw_posture_check_controls(c, fw); *p; p++)
-			push(a, json_object_new_string(*p));
-		put(ctl, aw_posture_framework_name(fw), a);
-	}
-	put(o, "controls", ctl);
-	put(o, "counts", counts_json(&r->check[ci]));
-	return o;
-}
-
-static json_object *report_json(const struct aw_posture_report *r, int fw)
-{
-	json_object *root = json_object_new_object(), *o, *a;
-
-	put(root, "report", json_object_new_string("aiwatch posture"));
-	put(root, "generated", json_object_new_string(r->generated));
-	put(root, "source", json_object_new_string(r->source));
-	o = json_object_new_object();
-	put(o, "elements", json_object_new_int64((int64_t)r->elements));
-	put(o, "complete", json_object_new_boolean(r->complete));
-	put(o, "failed_reads", json_object_new_int64((int64_t)r->failed_reads));
-	put(o, "error", json_object_new_string(r->error));
-	put(root, "inventory", o);
-	put(root, "framework",
-	    fw >= 0 ? json_object_new_string(aw_posture_framework_name(fw)) : NULL);
-
-	o = counts_json(&r->total);
-	put(o, "resources", json_object_new_int64((int64_t)r->nres));
-	put(o, "checks", json_object_new_int64((int64_t)r->nresults));
-	a = json_object_new_array();
-	for (int i = 0; i < PR_NAREAS; i++) {
-		json_object *e = counts_json(&r->area[i]);
-
-		put(e, "area", json_object_new_string(aw_pr_areas[i]));
-		push(a, e);
-	}
-	put(o, "areas", a);
-	put(root, "summary", o);
-
-	a = json_object_new_array();
-	for (size_t i = 0; i < r->nres; i++) {
-		const struct pr_resource *p = &r->res[i];
-		json_object *e = json_object_new_object(), *res = json_object_new_array();
-
-		put(e, "id", json_object_new_string(p->id));
-		put(e, "name", json_object_new_string(p->name));
-		put(e, "type", json_object_new_string(p->type));
-		put(e, "subscription", json_object_new_string(p->sub));
-		for (size_t k = 0; k < p->n; k++) {
-			const struct pr_result *x = &r->results[p->first + k];
-			json_object *j = json_object_new_object();
-
-			put(j, "check",
-			    json_object_new_string(
-				aw_posture_check_id(aw_posture_check_at(x->check))));
-			put(j, "status", json_object_new_string(aw_pr_status_name(x->status)));
-			put(j, "actual", json_object_new_string(x->actual));
-			put(j, "absent", json_object_new_boolean(x->absent));
-			push(res, j);
-		}
-		put(e, "results", res);
-		push(a, e);
-	}
-	put(root, "resources", a);
-
-	if (fw >= 0) {
-		struct pr_control *ctl = calloc(PR_MAX_CONTROLS, sizeof *ctl);
-		size_t n = ctl ? aw_pr_controls(r, fw, ctl) : 0;
-
-		a = json_object_new_array();
-		for (size_t i = 0; i < n; i++) {
-			json_object *e = counts_json(&ctl[i].counts),
-				    *res = json_object_new_array();
-			const char *title = aw_posture_control_title(fw, ctl[i].id);
-
-			put(e, "control", json_object_new_string(ctl[i].id));
-			put(e, "title", json_object_new_string(title ? title : ""));
-			for (unsigned ci = 0; ci < aw_posture_check_count(); ci++) {
-				if (!r->check_n[ci] || !aw_pr_check_has_control(ci, fw, ctl[i].id))
-					continue;
-				for (size_t k = 0; k < r->check_n[ci]; k++) {
-					const struct pr_result *x =
-					    &r->results[r->by_check[r->check_first[ci] + k]];
-					json_object *j = json_object_new_object();
-
-					put(j, "check",
-					    json_object_new_string(
-						aw_posture_check_id(aw_posture_check_at(ci))));
-					put(j, "resource",
-					    json_object_new_string(r->res[x->res].id));
-					put(j, "status",
-					    json_object_new_string(aw_pr_status_name(x->status)));
-					push(res, j);
-				}
-			}
-			put(e, "results", res);
-			push(a, e);
-		}
-		free(ctl);
-		put(root, "controls", a);
-	}
-
-	o = json_object_new_object();
-	for (unsigned ci = 0; ci < aw_posture_check_count(); ci++)
-		if (r->check_n[ci])
-			put(o, aw_posture_check_id(aw_posture_check_at(ci)), check_json(ci, r));
-	put(root, "checks", o);
-	return root;
-}
-
 int aw_posture_report_write(const struct aw_posture_report *r, enum aw_posture_format fmt,
 			    int framework, FILE *out, struct aw_error *err)
 {
@@ -666,7 +517,7 @@ int aw_posture_report_write(const struct aw_posture_report *r, enum aw_posture_f
 			return aw_error_set(err, "posture report: out of memory");
 		break;
 	case AW_POSTURE_JSON: {
-		json_object *root = report_json(r, framework);
+		json_object *root = aw_pr_report_json(r, framework);
 		const char *s = json_object_to_json_string_ext(
 		    root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 

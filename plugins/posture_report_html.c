@@ -310,6 +310,8 @@ static int by_control(const struct aw_posture_report *r, enum aw_posture_framewo
 	fputs("</h2>\n", out);
 	for (size_t i = 0; i < n; i++) {
 		const char *title = aw_posture_control_title(fw, ctl[i].id);
+		struct pr_cursor cur = {0};
+		const struct pr_result *x;
 
 		fputs("<div class=\"control\">\n<h3>", out);
 		esc(out, ctl[i].id);
@@ -320,20 +322,13 @@ static int by_control(const struct aw_posture_report *r, enum aw_posture_framewo
 			"<table><thead><tr><th>Status</th><th>Check</th><th>Resource</th>"
 			"<th>Actual</th></tr></thead><tbody>\n",
 			ctl[i].counts.passed, ctl[i].counts.failed, ctl[i].counts.unknown);
-		for (unsigned ci = 0; ci < aw_posture_check_count(); ci++) {
-			if (!r->check_n[ci] || !aw_pr_check_has_control(ci, fw, ctl[i].id))
-				continue;
-			for (size_t k = 0; k < r->check_n[ci]; k++) {
-				const struct pr_result *x =
-				    &r->results[r->by_check[r->check_first[ci] + k]];
-
-				fputs("<tr>", out);
-				status_cell(out, x->status);
-				cell(out, "id check", aw_posture_check_id(aw_posture_check_at(ci)));
-				cell(out, "id", r->res[x->res].id);
-				cell(out, NULL, x->actual);
-				fputs("</tr>\n", out);
-			}
+		while ((x = aw_pr_control_next(r, fw, ctl[i].id, &cur))) {
+			fputs("<tr>", out);
+			status_cell(out, x->status);
+			cell(out, "id check", aw_posture_check_id(aw_posture_check_at(x->check)));
+			cell(out, "id", r->res[x->res].id);
+			cell(out, NULL, x->actual);
+			fputs("</tr>\n", out);
 		}
 		fputs("</tbody></table>\n</div>\n", out);
 	}

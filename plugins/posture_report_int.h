@@ -1,5 +1,5 @@
 /* Inside the posture report: the evaluated inventory that posture_report.c builds and
- * writes as text or JSON, and posture_report_html.c as a page. */
+ * writes as text, posture_report_json.c as JSON and posture_report_html.c as a page. */
 #ifndef AW_POSTURE_REPORT_INT_H
 #define AW_POSTURE_REPORT_INT_H
 
@@ -60,12 +60,21 @@ struct aw_posture_report {
 #define PR_MAX_CONTROLS (PR_MAX_CHECKS * AW_POSTURE_MAX_CONTROLS)
 size_t aw_pr_controls(const struct aw_posture_report *r, enum aw_posture_framework fw,
 		      struct pr_control *out);
-/* Whether check index ci supports control in fw. */
-bool aw_pr_check_has_control(unsigned ci, enum aw_posture_framework fw, const char *control);
+/* The results of the checks that support control in fw, one per call, by check then
+ * resource; NULL after the last. Start with a zeroed cursor. */
+struct pr_cursor {
+	unsigned check;
+	size_t k;
+};
+const struct pr_result *aw_pr_control_next(const struct aw_posture_report *r,
+					   enum aw_posture_framework fw, const char *control,
+					   struct pr_cursor *cur);
 
 const char *aw_pr_status_word(enum aw_posture_status s); /* "PASS" "FAIL" "UNKNOWN" */
 const char *aw_pr_status_name(enum aw_posture_status s); /* "passed" "failed" "unknown" */
 
 int aw_pr_write_html(const struct aw_posture_report *r, int framework, FILE *out);
+/* The report as a JSON document (posture_report_json.c); framework -1: no controls. */
+json_object *aw_pr_report_json(const struct aw_posture_report *r, int framework);
 
 #endif
