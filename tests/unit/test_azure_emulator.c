@@ -150,109 +150,17 @@ static void emu_stop(struct emu *e)
 
 /* --- HTTP ------------------------------------------------------------------------------ */
 
-struct resp {
-	CURLcode rc;
-	long status;
-	char *body;
-	size_t len;
-	char *headers;
-	size_t hlen;
-	double secs;
-};
-
-static size_t grow(char **buf, size_t *len, const char *p, size_t n)
-{
-	*buf = realloc(*buf, *len + n + 1);
-	ck_assert_ptr_nonnull(*buf);
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return n;
-}
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-	struct resp *r = ud;
-
-	return grow(&r->body, &r->len, p, sz * n);
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-	struct resp *r = ud;
-
-	return grow(&r->headers, &r->hlen, p, sz * n);
-}
-
 /* One request; `headers` is NULL-terminated ("Name: value"). */
 static void http(const struct emu *e, const char *method, const char *path,
-		 const char *const *headers, const char *body, struct resp *r)
+		 const char *const *headers, const char *body, struct aw_test_resp *r)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *hl = NULL;
 	char url[2048];
 
-	memset(r, 0, sizeof(*r));
-	ck_assert_ptr_nonnull(c);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", e->port, path);
-	for (; headers && *headers; headers++)
-		hl = curl_slist_append(hl, *headers);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	r->rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r->secs);
-	if (!r->body)
-		grow(&r->body, &r->len, "", 0);
-	if (!r->headers)
-		grow(&r->headers, &r->hlen, "", 0);
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
+	aw_test_http(method, url, headers, body, 30000, r);
 }
 
-static void resp_free(struct resp *r)
-{
-	free(r->body);
-	free(r->headers);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Value of response header `name` (the last one), malloc'd; NULL when absent. */
-static char *resp_header(const struct resp *r, const char *name)
-{
-	size_t nl = strlen(name);
-	const char *line = r->headers;
-	char *found = NULL;
-
-	while (line && *line) {
-		const char *end = strstr(line, "\r\n");
-		size_t ll = end ? (size_t)(end - line) : strlen(line);
-
-		if (ll > nl && !strncasecmp(line, name, nl) && line[nl] == ':') {
-			const char *v = line + nl + 1;
-
-			while (*v == ' ')
-				v++;
-			free(found);
-			found = strndup(v, (size_t)(line + ll - v));
-		}
-		line = end ? end + 2 : NULL;
-	}
-	return found;
-}
-
-static json_object *resp_json(const struct resp *r)
+static json_object *resp_json(const struct aw_test_resp *r)
 {
 	json_object *j = json_tokener_parse(r->body);
 
@@ -281,35 +189,23 @@ static json_object *jget(json_object *j, const char *key)
 /* POST a control request and expect 200. */
 static void control(const struct emu *e, const char *path, const char *json)
 {
-	struct resp r;
+	struct aw_test_resp r;
 
 	http(e, "POST", path, NULL, json, &r);
 	ck_assert_msg(r.rc == CURLE_OK && r.status == 200, "%s -> %ld %s", path, r.status, r.body);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 }
 
 /* A token from IMDS for resource (malloc'd). */
 static char *imds_token(const struct emu *e, const char *resource)
 {
-	const char *hdrs[] = {"Metadata: true", NULL};
-	char path[512], *tok;
-	struct resp r;
-	json_object *j;
-	char *esc = curl_easy_escape(NULL, resource, 0);
+	char base[64];
 
-	snprintf(path, sizeof(path),
-		 "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=%s", esc);
-	curl_free(esc);
-	http(e, "GET", path, hdrs, NULL, &r);
-	ck_assert_int_eq(r.status, 200);
-	j = resp_json(&r);
-	tok = strdup(jstr(j, "access_token"));
-	json_object_put(j);
-	resp_free(&r);
-	return tok;
+	snprintf(base, sizeof(base), "http://127.0.0.1:%u", e->port);
+	return aw_test_imds_token(base, resource);
 }
 
-static void kv_get(const struct emu *e, const char *token, const char *path, struct resp *r)
+static void kv_get(const struct emu *e, const char *token, const char *path, struct aw_test_resp *r)
 {
 	char auth[2048];
 	const char *hdrs[] = {auth, NULL};
@@ -318,7 +214,7 @@ static void kv_get(const struct emu *e, const char *token, const char *path, str
 	http(e, "GET", path, token ? hdrs : NULL, NULL, r);
 }
 
-static void assert_oneapi(const struct resp *r, long status, const char *code)
+static void assert_oneapi(const struct aw_test_resp *r, long status, const char *code)
 {
 	json_object *j = resp_json(r);
 
@@ -327,7 +223,8 @@ static void assert_oneapi(const struct resp *r, long status, const char *code)
 	json_object_put(j);
 }
 
-static void assert_entra_error(const struct resp *r, long status, const char *error, int code)
+static void assert_entra_error(const struct aw_test_resp *r, long status, const char *error,
+			       int code)
 {
 	json_object *j = resp_json(r);
 	json_object *codes = jget(j, "error_codes");
@@ -359,7 +256,7 @@ static void teardown(void)
 START_TEST(test_start_and_stop)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	json_object *j;
 
 	emu_start_opts(&e, NULL, true);
@@ -369,7 +266,7 @@ START_TEST(test_start_and_stop)
 	ck_assert_int_eq(json_object_get_int(jget(j, "requests")), 0);
 	ck_assert_int_eq(json_object_get_int(jget(jget(j, "tokens_issued"), "imds")), 0);
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -395,7 +292,7 @@ END_TEST
 START_TEST(test_imds)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	json_object *j;
 	const char *meta[] = {"Metadata: true", NULL};
 	char want[32];
@@ -415,7 +312,7 @@ START_TEST(test_imds)
 	ck_assert_str_eq(jstr(j, "error"), "invalid_request");
 	ck_assert_ptr_nonnull(strstr(jstr(j, "error_description"), "Required metadata header"));
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	http(&e, "GET",
 	     "/metadata/identity/oauth2/"
@@ -435,7 +332,7 @@ START_TEST(test_imds)
 	ck_assert_str_eq(jstr(j, "client_id"), "mi-system");
 	ck_assert_str_ne(jstr(j, "access_token"), "");
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	/* User-assigned, by object id and by resource id (any case). */
 	http(&e, "GET",
@@ -444,14 +341,14 @@ START_TEST(test_imds)
 	j = resp_json(&r);
 	ck_assert_str_eq(jstr(j, "client_id"), "mi-user");
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	http(&e, "GET",
 	     "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x&msi_res_id="
 	     "%2Fsubscriptions%2Fs%2FresourceGroups%2Fg%2Fproviders%2FMicrosoft.ManagedIdentity%"
 	     "2FuserAssignedIdentities%2Fu",
 	     meta, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	http(&e, "GET",
 	     "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x&client_id=nobody",
@@ -461,13 +358,13 @@ START_TEST(test_imds)
 	ck_assert_str_eq(jstr(j, "error"), "invalid_request");
 	ck_assert_str_eq(jstr(j, "error_description"), "Identity not found");
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	http(&e, "GET", "/_emulator/stats", NULL, NULL, &r);
 	j = resp_json(&r);
 	ck_assert_int_eq(json_object_get_int(jget(jget(j, "tokens_issued"), "imds")), 3);
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -475,7 +372,7 @@ END_TEST
 START_TEST(test_app_service)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	json_object *j;
 	const char *good[] = {"X-IDENTITY-HEADER: s3cret-header", NULL};
 	const char *bad[] = {"X-IDENTITY-HEADER: guess", NULL};
@@ -485,13 +382,13 @@ START_TEST(test_app_service)
 	emu_start(&e, "{\"identity_header\": \"s3cret-header\"}");
 	http(&e, "GET", path, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 401);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	http(&e, "GET", path, bad, NULL, &r);
 	ck_assert_int_eq(r.status, 401);
 	j = resp_json(&r);
 	ck_assert_int_eq(json_object_get_int(jget(j, "statusCode")), 401);
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	http(&e, "GET", path, good, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
@@ -501,20 +398,20 @@ START_TEST(test_app_service)
 	ck_assert_str_eq(jstr(j, "resource"), VAULT_AUD);
 	ck_assert_str_eq(jstr(j, "token_type"), "Bearer");
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	http(&e, "GET", "/msi/token?api-version=2019-08-01&resource=x&client_id=nobody", good, NULL,
 	     &r);
 	ck_assert_int_eq(r.status, 400);
 	ck_assert_ptr_nonnull(strstr(r.body, "Unable to load the proper Managed Identity"));
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
 
 /* --- Entra ID v2 ----------------------------------------------------------------------- */
 
-static void entra_post(const struct emu *e, const char *form, struct resp *r)
+static void entra_post(const struct emu *e, const char *form, struct aw_test_resp *r)
 {
 	const char *hdrs[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
 
@@ -524,7 +421,7 @@ static void entra_post(const struct emu *e, const char *form, struct resp *r)
 START_TEST(test_entra_secret)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	json_object *j;
 
 	emu_start(&e, "{\"token_lifetime_s\": 120, \"refresh_in_s\": 60, \"clients\": ["
@@ -541,34 +438,34 @@ START_TEST(test_entra_secret)
 	ck_assert_str_eq(jstr(j, "token_type"), "Bearer");
 	ck_assert_str_ne(jstr(j, "access_token"), "");
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	entra_post(&e,
 		   "grant_type=client_credentials&client_id=app1&client_secret=wrong"
 		   "&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
 		   &r);
 	assert_entra_error(&r, 401, "invalid_client", 7000215);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	entra_post(&e,
 		   "grant_type=client_credentials&client_id=stranger&client_secret=x"
 		   "&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
 		   &r);
 	assert_entra_error(&r, 400, "unauthorized_client", 700016);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	entra_post(&e,
 		   "grant_type=client_credentials&client_id=app1&client_secret=pa55"
 		   "&scope=https%3A%2F%2Fmanagement.azure.com%2F",
 		   &r);
 	assert_entra_error(&r, 400, "invalid_scope", 70011);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	http(&e, "POST", "/other-tenant/oauth2/v2.0/token", NULL,
 	     "grant_type=client_credentials&client_id=app1&client_secret=pa55&scope=x%2F.default",
 	     &r);
 	assert_entra_error(&r, 400, "invalid_request", 90002);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -683,7 +580,8 @@ static char *assertion(EVP_PKEY *k, X509 *cert, const char *alg, const char *aud
 	return jwt;
 }
 
-static void post_assertion(const struct emu *e, const char *client, const char *jwt, struct resp *r)
+static void post_assertion(const struct emu *e, const char *client, const char *jwt,
+			   struct aw_test_resp *r)
 {
 	char *form;
 
@@ -702,7 +600,7 @@ static void post_assertion(const struct emu *e, const char *client, const char *
 START_TEST(test_entra_certificate)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	EVP_PKEY *key = EVP_RSA_gen(2048), *other = EVP_RSA_gen(2048);
 	X509 *cert, *other_cert;
 	char *dir = aw_test_tmpdir(), *path, cfg[1024], aud[256], *jwt, *tok, *forged;
@@ -727,12 +625,12 @@ START_TEST(test_entra_certificate)
 	j = resp_json(&r);
 	tok = strdup(jstr(j, "access_token"));
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	/* The token is for the scope's resource: Key Vault takes it. */
 	control(&e, "/_emulator/config", "{\"keyvault\": {\"v\": {\"s\": \"x\"}}}");
 	kv_get(&e, tok, "/kv/v/secrets/s?api-version=7.4", &r);
 	ck_assert_int_eq(r.status, 200);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(tok);
 
 	/* Same header and claims, signature from another key. */
@@ -746,7 +644,7 @@ START_TEST(test_entra_certificate)
 	}
 	post_assertion(&e, "app-cert", forged, &r);
 	assert_entra_error(&r, 401, "invalid_client", 700027);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(forged);
 	free(jwt);
 
@@ -755,7 +653,7 @@ START_TEST(test_entra_certificate)
 	jwt = assertion(key, cert, "RS256", aud, "app-cert", 600);
 	post_assertion(&e, "app-cert", jwt, &r);
 	ck_assert_msg(r.status == 200, "RS256 assertion refused: %s", r.body);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(jwt);
 
 	/* A certificate the app does not have. */
@@ -763,7 +661,7 @@ START_TEST(test_entra_certificate)
 	post_assertion(&e, "app-cert", jwt, &r);
 	assert_entra_error(&r, 401, "invalid_client", 700027);
 	ck_assert_ptr_nonnull(strstr(r.body, "key was not found"));
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(jwt);
 
 	/* Wrong audience (another tenant), and an expired assertion. */
@@ -771,12 +669,12 @@ START_TEST(test_entra_certificate)
 			"https://login.microsoftonline.com/t2/oauth2/v2.0/token", "app-cert", 600);
 	post_assertion(&e, "app-cert", jwt, &r);
 	assert_entra_error(&r, 401, "invalid_client", 700027);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(jwt);
 	jwt = assertion(key, cert, "PS256", aud, "app-cert", -10);
 	post_assertion(&e, "app-cert", jwt, &r);
 	assert_entra_error(&r, 401, "invalid_client", 700024);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(jwt);
 
 	emu_stop(&e);
@@ -793,24 +691,24 @@ END_TEST
 START_TEST(test_entra_federated)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 
 	emu_start(&e, "{\"clients\": [{\"client_id\": \"wi-app\"}], \"federated_tokens\": "
 		      "[\"kube-token-1\"]}");
 	post_assertion(&e, "wi-app", "kube-token-1", &r);
 	ck_assert_msg(r.status == 200, "federated token refused: %s", r.body);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	post_assertion(&e, "wi-app", "kube-token-0", &r);
 	assert_entra_error(&r, 401, "invalid_client", 70021);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	/* The kubelet rotated the token: the test replaces the list at run time. */
 	control(&e, "/_emulator/config", "{\"federated_tokens\": [\"kube-token-2\"]}");
 	post_assertion(&e, "wi-app", "kube-token-1", &r);
 	ck_assert_int_eq(r.status, 401);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	post_assertion(&e, "wi-app", "kube-token-2", &r);
 	ck_assert_int_eq(r.status, 200);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -820,7 +718,7 @@ END_TEST
 START_TEST(test_keyvault)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	json_object *j;
 	char *tok, *arm_tok, *hdr, want[256];
 
@@ -839,42 +737,42 @@ START_TEST(test_keyvault)
 
 		snprintf(path, sizeof(path), "/kv/vault1/secrets/db-password/%s?api-version=7.4",
 			 strrchr(id, '/') + 1);
-		resp_free(&r);
+		aw_test_resp_free(&r);
 		kv_get(&e, tok, path, &r);
 		ck_assert_int_eq(r.status, 200);
 	}
 	json_object_put(j);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	/* Wrong audience: a token for ARM. */
 	arm_tok = imds_token(&e, ARM_AUD);
 	kv_get(&e, arm_tok, "/kv/vault1/secrets/db-password?api-version=7.4", &r);
 	assert_oneapi(&r, 401, "InvalidAuthenticationTokenAudience");
-	hdr = resp_header(&r, "WWW-Authenticate");
+	hdr = aw_test_resp_header(&r, "WWW-Authenticate");
 	snprintf(want, sizeof(want),
 		 "Bearer authorization=\"http://127.0.0.1:%u/%s\", resource=\"%s\"", e.port, TENANT,
 		 VAULT_AUD);
 	ck_assert_ptr_nonnull(hdr);
 	ck_assert_str_eq(hdr, want);
 	free(hdr);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	/* No token, a forged one, an unknown secret. */
 	kv_get(&e, NULL, "/kv/vault1/secrets/db-password?api-version=7.4", &r);
 	ck_assert_int_eq(r.status, 401);
-	hdr = resp_header(&r, "WWW-Authenticate");
+	hdr = aw_test_resp_header(&r, "WWW-Authenticate");
 	ck_assert_ptr_nonnull(hdr);
 	free(hdr);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	tok[strlen(tok) - 1] = tok[strlen(tok) - 1] == '0' ? '1' : '0';
 	kv_get(&e, tok, "/kv/vault1/secrets/db-password?api-version=7.4", &r);
 	assert_oneapi(&r, 401, "InvalidAuthenticationToken");
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(tok);
 	tok = imds_token(&e, VAULT_AUD "/"); /* one trailing slash does not matter */
 	kv_get(&e, tok, "/kv/vault1/secrets/nope?api-version=7.4", &r);
 	assert_oneapi(&r, 404, "SecretNotFound");
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	free(tok);
 	free(arm_tok);
@@ -885,7 +783,7 @@ END_TEST
 START_TEST(test_token_expiry)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	char *tok;
 
 	emu_start(&e, "{\"keyvault\": {\"v\": {\"s\": \"x\"}}}");
@@ -894,7 +792,7 @@ START_TEST(test_token_expiry)
 	aw_test_sleep_ms(2100);
 	kv_get(&e, tok, "/kv/v/secrets/s?api-version=7.4", &r);
 	assert_oneapi(&r, 401, "TokenExpired");
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(tok);
 	emu_stop(&e);
 }
@@ -905,7 +803,7 @@ END_TEST
 START_TEST(test_fault_retry_after)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	char *ra;
 	time_t when;
 
@@ -915,7 +813,7 @@ START_TEST(test_fault_retry_after)
 		" {\"path\": \"/metadata/\", \"status\": 429, \"retry_after_date_s\": 3}]");
 	http(&e, "GET", "/metadata/identity/oauth2/token?resource=x", NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 429);
-	ra = resp_header(&r, "Retry-After");
+	ra = aw_test_resp_header(&r, "Retry-After");
 	ck_assert_ptr_nonnull(ra);
 	ck_assert_str_eq(ra, "2");
 	free(ra);
@@ -927,11 +825,11 @@ START_TEST(test_fault_retry_after)
 		ck_assert_str_ne(jstr(j, "error_description"), "");
 		json_object_put(j);
 	}
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	http(&e, "GET", "/metadata/identity/oauth2/token?resource=x", NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 429);
-	ra = resp_header(&r, "Retry-After");
+	ra = aw_test_resp_header(&r, "Retry-After");
 	ck_assert_ptr_nonnull(ra);
 	/* An IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT", about 3 s ahead. */
 	ck_assert_int_eq(strlen(ra), 29);
@@ -940,12 +838,12 @@ START_TEST(test_fault_retry_after)
 	ck_assert_int_ge((long)when, (long)time(NULL));
 	ck_assert_int_le((long)when, (long)time(NULL) + 5);
 	free(ra);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	/* Both used: the next request is answered normally (no Metadata: 400). */
 	http(&e, "GET", "/metadata/identity/oauth2/token?resource=x", NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 400);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -953,7 +851,7 @@ END_TEST
 START_TEST(test_fault_sequence)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	const char *meta[] = {"Metadata: true", NULL};
 	const char *path = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x";
 	static const long want[] = {503, 503, 500, 410, 200};
@@ -974,7 +872,7 @@ START_TEST(test_fault_sequence)
 			      want[i]);
 		if (want[i] == 500)
 			ck_assert_str_eq(r.body, "{\"error\":\"unknown\"}");
-		resp_free(&r);
+		aw_test_resp_free(&r);
 	}
 	/* The faults for other paths and methods are still queued. */
 	http(&e, "GET", "/_emulator/faults", NULL, NULL, &r);
@@ -984,7 +882,7 @@ START_TEST(test_fault_sequence)
 		ck_assert_int_eq(json_object_array_length(j), 2);
 		json_object_put(j);
 	}
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -992,7 +890,7 @@ END_TEST
 START_TEST(test_fault_delay)
 {
 	struct emu e;
-	struct resp r, fast;
+	struct aw_test_resp r, fast;
 	const char *meta[] = {"Metadata: true", NULL};
 
 	emu_start(&e, NULL);
@@ -1004,8 +902,8 @@ START_TEST(test_fault_delay)
 	http(&e, "GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x", meta,
 	     NULL, &fast);
 	ck_assert_int_eq(fast.status, 200);
-	resp_free(&r);
-	resp_free(&fast);
+	aw_test_resp_free(&r);
+	aw_test_resp_free(&fast);
 	emu_stop(&e);
 }
 END_TEST
@@ -1013,19 +911,19 @@ END_TEST
 START_TEST(test_fault_reset)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 
 	emu_start(&e, NULL);
 	control(&e, "/_emulator/faults", "{\"path\": \"/kv/\", \"action\": \"reset\"}");
 	http(&e, "GET", "/kv/v/secrets/s?api-version=7.4", NULL, NULL, &r);
 	ck_assert_msg(r.rc != CURLE_OK, "a reset connection still answered %ld", r.status);
 	ck_assert_int_eq(r.status, 0);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	/* The next request is answered. */
 	http(&e, "GET", "/kv/v/secrets/s?api-version=7.4", NULL, NULL, &r);
 	ck_assert_int_eq(r.rc, CURLE_OK);
 	ck_assert_int_eq(r.status, 401);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -1033,7 +931,7 @@ END_TEST
 START_TEST(test_fault_cut)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 
 	emu_start(&e,
 		  "{\"keyvault\": {\"v\": {\"s\": \"a fairly long secret value to cut in two\"}}}");
@@ -1049,7 +947,7 @@ START_TEST(test_fault_cut)
 		      r.rc, curl_easy_strerror(r.rc));
 	ck_assert_int_gt(r.len, 0);
 	ck_assert_ptr_null(strstr(r.body, "attributes")); /* only the first half arrived */
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -1057,7 +955,7 @@ END_TEST
 START_TEST(test_fault_token_actions)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	char *tok;
 
 	emu_start(&e, "{\"keyvault\": {\"v\": {\"s\": \"x\"}}}");
@@ -1067,13 +965,13 @@ START_TEST(test_fault_token_actions)
 		" {\"path\": \"/kv/\", \"action\": \"wrong_audience\"}]");
 	kv_get(&e, tok, "/kv/v/secrets/s?api-version=7.4", &r);
 	assert_oneapi(&r, 401, "TokenExpired");
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	kv_get(&e, tok, "/kv/v/secrets/s?api-version=7.4", &r);
 	assert_oneapi(&r, 401, "InvalidAuthenticationTokenAudience");
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	kv_get(&e, tok, "/kv/v/secrets/s?api-version=7.4", &r);
 	ck_assert_int_eq(r.status, 200);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(tok);
 	emu_stop(&e);
 }
@@ -1082,29 +980,29 @@ END_TEST
 START_TEST(test_fault_errors)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 
 	emu_start(&e, NULL);
 	http(&e, "POST", "/_emulator/faults", NULL, "{\"path\": \"/kv/\", \"retry_after\": 2}", &r);
 	ck_assert_int_eq(r.status, 400);
 	ck_assert_ptr_nonnull(strstr(r.body, "retry_after"));
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	http(&e, "POST", "/_emulator/faults", NULL, "[{\"path\": \"/a\"}, {\"status\": 500}]", &r);
 	ck_assert_int_eq(r.status, 400);
 	ck_assert_ptr_nonnull(strstr(r.body, "path"));
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	http(&e, "POST", "/_emulator/config", NULL, "{\"clients\": [{\"client_secret\": \"x\"}]}",
 	     &r);
 	ck_assert_int_eq(r.status, 400);
 	ck_assert_ptr_nonnull(strstr(r.body, "client_id"));
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	http(&e, "POST", "/_emulator/config", NULL, "not json", &r);
 	ck_assert_int_eq(r.status, 400);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	/* Nothing was queued by the refused calls (all or none). */
 	http(&e, "GET", "/_emulator/faults", NULL, NULL, &r);
 	ck_assert_str_eq(r.body, "[]");
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -1114,20 +1012,20 @@ END_TEST
 START_TEST(test_request_log)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	json_object *log, *entry, *h;
 	const char *hdrs[] = {"X-Test-Header: yes", "Content-Type: text/plain", NULL};
 
 	emu_start(&e, NULL);
 	http(&e, "POST", "/some/where?x=1&y=%2F", hdrs, "hello body", &r);
 	ck_assert_int_eq(r.status, 404);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	http(&e, "GET", "/other", NULL, NULL, &r);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	http(&e, "GET", "/_emulator/requests", NULL, NULL, &r);
 	log = resp_json(&r);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	ck_assert_int_eq(json_object_array_length(log), 2); /* control routes are not logged */
 	entry = json_object_array_get_idx(log, 0);
 	ck_assert_str_eq(jstr(entry, "method"), "POST");
@@ -1146,7 +1044,7 @@ START_TEST(test_request_log)
 	log = resp_json(&r);
 	ck_assert_int_eq(json_object_array_length(log), 1);
 	json_object_put(log);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 
 	/* Reset: the log and the queued faults go; the config stays. */
 	control(&e, "/_emulator/faults", "{\"path\": \"/\", \"status\": 500}");
@@ -1154,18 +1052,18 @@ START_TEST(test_request_log)
 	control(&e, "/_emulator/reset", "");
 	http(&e, "GET", "/_emulator/requests", NULL, NULL, &r);
 	ck_assert_str_eq(r.body, "[]");
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	http(&e, "GET", "/nowhere", NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 404); /* not the 500 fault */
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	http(&e, "GET", "/_emulator/config", NULL, NULL, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "kept"));
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	http(&e, "GET", "/_emulator/stats", NULL, NULL, &r);
 	log = resp_json(&r);
 	ck_assert_int_eq(json_object_get_int(jget(log, "requests")), 1);
 	json_object_put(log);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST
@@ -1173,7 +1071,7 @@ END_TEST
 START_TEST(test_body_limit)
 {
 	struct emu e;
-	struct resp r;
+	struct aw_test_resp r;
 	size_t n = 8u * 1024u * 1024u + 1;
 	char *big = malloc(n + 1);
 	json_object *log;
@@ -1184,14 +1082,14 @@ START_TEST(test_body_limit)
 	emu_start(&e, NULL);
 	http(&e, "POST", "/" TENANT "/oauth2/v2.0/token", NULL, big, &r);
 	ck_assert_int_eq(r.status, 413);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	free(big);
 	http(&e, "GET", "/_emulator/requests", NULL, NULL, &r);
 	log = resp_json(&r);
 	ck_assert(
 	    json_object_get_boolean(jget(json_object_array_get_idx(log, 0), "body_truncated")));
 	json_object_put(log);
-	resp_free(&r);
+	aw_test_resp_free(&r);
 	emu_stop(&e);
 }
 END_TEST

@@ -3,7 +3,6 @@
  * scope filters), ARM child listings with nextLink, diagnostic settings, Defender
  * pricings, the `_emu.fail` switch, and the errors ARM gives (404, 400, 401). Tokens are
  * never printed. */
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -36,78 +35,33 @@ static struct aw_test_emu g_emu;
 struct ans {
 	long status;
 	char *body;
-	size_t len;
 	char *headers;
-	size_t hlen;
 	json_object *j; /* the body parsed, or NULL */
 };
-
-static size_t grow(char **buf, size_t *len, const char *p, size_t n)
-{
-	char *nb = realloc(*buf, *len + n + 1);
-
-	ck_assert_ptr_nonnull(nb);
-	*buf = nb;
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return n;
-}
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-	struct ans *a = ud;
-
-	return grow(&a->body, &a->len, p, sz * n);
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-	struct ans *a = ud;
-
-	return grow(&a->headers, &a->hlen, p, sz * n);
-}
 
 /* One request to the emulator: `where` is a path, or a whole URL (a nextLink). */
 static void call(const char *method, const char *where, const char *token, const char *body,
 		 struct ans *a)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *hl = NULL;
+	struct aw_test_resp r;
+	const char *headers[3] = {NULL};
 	char url[4096], auth[4096];
+	size_t n = 0;
 
-	memset(a, 0, sizeof(*a));
-	ck_assert_ptr_nonnull(c);
 	if (!strncmp(where, "http", 4))
 		snprintf(url, sizeof(url), "%s", where);
 	else
 		snprintf(url, sizeof(url), "%s%s", g_emu.base, where);
 	if (token) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-		hl = curl_slist_append(hl, auth);
+		headers[n++] = auth;
 	}
 	if (body)
-		hl = curl_slist_append(hl, "Content-Type: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
-	if (!a->body)
-		grow(&a->body, &a->len, "", 0);
-	if (!a->headers)
-		grow(&a->headers, &a->hlen, "", 0);
+		headers[n++] = "Content-Type: application/json";
+	aw_test_http(method, url, headers, body, 60000, &r);
+	ck_assert_int_eq(r.rc, CURLE_OK);
+	*a = (struct ans){.status = r.status, .body = r.body, .headers = r.headers};
 	a->j = json_tokener_parse(a->body);
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
 }
 
 static void ans_free(struct ans *a)
@@ -147,44 +101,6 @@ static void assert_error(const struct ans *a, long status, const char *code)
 	ck_assert_msg(a->status == status, "want %ld %s, got %ld %s", status, code, a->status,
 		      a->body);
 	ck_assert_str_eq(jstr(jget(a->j, "error"), "code"), code);
-}
-
-/* A token from IMDS for `resource` (malloc'd). */
-static char *token_for(const char *resource)
-{
-	CURL *c = curl_easy_init();
-	char path[512], *tok;
-	struct curl_slist *hl = curl_slist_append(NULL, "Metadata: true");
-	char *esc = curl_easy_escape(c, resource, 0);
-	struct ans a = {0};
-
-	snprintf(path, sizeof(path),
-		 "%s/metadata/identity/oauth2/token?api-version=2018-02-01&resource=%s", g_emu.base,
-		 esc);
-	curl_free(esc);
-	curl_easy_setopt(c, CURLOPT_URL, path);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
-	ck_assert_int_eq(a.status, 200);
-	a.j = json_tokener_parse(a.body);
-	tok = strdup(jstr(a.j, "access_token"));
-	ans_free(&a);
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
-	return tok;
-}
-
-static void control(const char *path, const char *json)
-{
-	long st = 0;
-	char *r = aw_test_emu_call(&g_emu, "POST", path, json, &st);
-
-	ck_assert_msg(st == 200, "%s -> %ld %s", path, st, r);
-	free(r);
 }
 
 /* A Resource Graph query; `scope` is the body's scope member (or ""). */
@@ -267,7 +183,7 @@ START_TEST(rg_pages_2500_generated_resources_in_three_pages)
 	    "\"resources\":[{\"id\":\"/subscriptions/" SUB_B "/resourceGroups/rg/providers/"
 	    "Microsoft.CognitiveServices/accounts/other\",\"type\":\"Microsoft."
 	    "CognitiveServices/accounts\"}]}}");
-	tok = token_for(ARM_AUD);
+	tok = aw_test_imds_token(g_emu.base, ARM_AUD);
 	do {
 		struct ans a;
 		json_object *data, *v;
@@ -352,7 +268,7 @@ START_TEST(rg_filters_on_the_types_the_query_names)
 	struct ans a;
 
 	start_four();
-	tok = token_for(ARM_AUD);
+	tok = aw_test_imds_token(g_emu.base, ARM_AUD);
 	rg(tok, "",
 	   "resources | where type in~ ('microsoft.cognitiveservices/accounts', "
 	   "'Microsoft.KeyVault/vaults') | order by id asc",
@@ -399,7 +315,7 @@ START_TEST(rg_scope_subscriptions_and_management_groups)
 			  "/resourceGroups/r/providers/Microsoft.KeyVault/vaults/"
 			  "kv-c\",\"type\":\"Microsoft.KeyVault/vaults\"}],"
 			  "\"management_groups\":{\"mg-ai\":[\"" SUB_A "\",\"" SUB_C "\"]}}}");
-	tok = token_for(ARM_AUD);
+	tok = aw_test_imds_token(g_emu.base, ARM_AUD);
 	rg(tok, "", "resources | order by id asc", NULL, &a);
 	ck_assert_str_eq(row_names(&a, names, sizeof(names)), "kv-a,kv-b,kv-c");
 	ans_free(&a);
@@ -446,7 +362,7 @@ START_TEST(child_listings_page_with_next_link)
 	snprintf(cfg + n, cap - n, "]}}," WORKSPACE_FIX "," VAULT_FIX "]}}");
 	aw_test_emu_start(&g_emu, cfg);
 	free(cfg);
-	tok = token_for(ARM_AUD);
+	tok = aw_test_imds_token(g_emu.base, ARM_AUD);
 	next = strdup(ACCOUNT "/deployments" API);
 	while (next) {
 		json_object *value, *link;
@@ -532,7 +448,7 @@ START_TEST(diagnostic_settings_and_pricings)
 		 "\"properties\":{\"pricingTier\":\"Standard\"}}}}}}",
 		 four_resources);
 	aw_test_emu_start(&g_emu, cfg);
-	tok = token_for(ARM_AUD);
+	tok = aw_test_imds_token(g_emu.base, ARM_AUD);
 	call("GET", ACCOUNT "/providers/Microsoft.Insights/diagnosticSettings" API, tok, NULL, &a);
 	ck_assert_msg(a.status == 200, "%ld %s", a.status, a.body);
 	s = json_object_array_get_idx(jget(a.j, "value"), 0);
@@ -581,7 +497,7 @@ START_TEST(fail_switch_breaks_one_read_of_one_resource)
 	    "403}}},"
 	    "\"kv\":{\"id\":\"" VAULT "\",\"type\":\"Microsoft.KeyVault/vaults\",\"_emu\":{"
 	    "\"fail\":{\"secrets\":500}}}}}}");
-	tok = token_for(ARM_AUD);
+	tok = aw_test_imds_token(g_emu.base, ARM_AUD);
 	call("GET", ACCOUNT "/providers/Microsoft.Insights/diagnosticSettings" API, tok, NULL, &a);
 	assert_error(&a, 403, "AuthorizationFailed");
 	ck_assert_ptr_nonnull(strstr(a.body, "microsoft.insights/diagnosticSettings/read"));
@@ -598,8 +514,8 @@ START_TEST(fail_switch_breaks_one_read_of_one_resource)
 	ck_assert_int_eq(a.status, 200);
 	ans_free(&a);
 	/* resources as labelled objects: a merge patch clears one switch */
-	control("/_emulator/config",
-		"{\"estate\":{\"resources\":{\"aoai\":{\"_emu\":{\"fail\":null}}}}}");
+	aw_test_emu_configure(&g_emu,
+			      "{\"estate\":{\"resources\":{\"aoai\":{\"_emu\":{\"fail\":null}}}}}");
 	call("GET", ACCOUNT "/providers/Microsoft.Insights/diagnosticSettings" API, tok, NULL, &a);
 	ck_assert_int_eq(a.status, 200);
 	ans_free(&a);
@@ -614,7 +530,7 @@ START_TEST(unknown_resource_is_404)
 	struct ans a;
 
 	start_four();
-	tok = token_for(ARM_AUD);
+	tok = aw_test_imds_token(g_emu.base, ARM_AUD);
 	call("GET", RG_PATH "Microsoft.CognitiveServices/accounts/nope/deployments" API, tok, NULL,
 	     &a);
 	assert_error(&a, 404, "ResourceNotFound");
@@ -647,8 +563,8 @@ START_TEST(api_version_and_arm_audience_required)
 	struct ans a;
 
 	start_four();
-	tok = token_for(ARM_AUD);
-	kv = token_for(VAULT_AUD);
+	tok = aw_test_imds_token(g_emu.base, ARM_AUD);
+	kv = aw_test_imds_token(g_emu.base, VAULT_AUD);
 	call("GET", ACCOUNT "/deployments", tok, NULL, &a);
 	assert_error(&a, 400, "MissingApiVersionParameter");
 	ans_free(&a);

@@ -1,239 +1,46 @@
 /* The file input on a real loop and pipeline (forward mode) with a capturing output:
  * what comes out for each kind of line, following, rotation, truncation, checkpoints
  * across restarts, stdin and back-pressure. */
-#include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "engine.h"
-#include "log.h"
-#include "pipeline.h"
+#include "plugin_harness.h"
 #include "state.h"
-#include "testutil.h"
 
 extern const struct aw_plugin_desc aw_in_file;
 
-/* --- a capturing output ---------------------------------------------------------- */
-
-#define CAP_MAX 512
-
-struct cap_out {
-	struct aw_plugin_ctx *ctx;
-	char *recs[CAP_MAX];
-	size_t n;
-	bool hold;                  /* capture but never answer */
+/* The file input on a loop and pipeline of its own (no Azure services). */
+static const struct aw_test_harness_conf g_hc = {
+    .input = &aw_in_file,
+    .name = "files",
 };
 
-static struct cap_out g_cap;
-
-static int cap_init(struct aw_plugin_ctx *ctx, const void *conf, void **state,
-		    struct aw_error *err)
+static void h_start(struct aw_test_harness *h, const char *yaml)
 {
-	g_cap.ctx = ctx;
-	*state = &g_cap;
-	return 0;
+	aw_test_harness_start(h, &g_hc, yaml);
 }
 
-static void cap_submit(void *state, struct aw_batch *b)
+static bool records_captured(void *ud)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		ck_assert_uint_lt(g_cap.n, CAP_MAX);
-		g_cap.recs[g_cap.n++] = strdup(b->records[i].data);
-	}
-	if (!g_cap.hold)
-		aw_output_done(g_cap.ctx, b, AW_DONE, 0, NULL);
+	return aw_test_cap.n >= *(size_t *)ud;
 }
 
-static void cap_close(void *state, void (*closed)(struct aw_plugin_ctx *ctx))
+/* Run the loop until `aw_test_cap.n >= n` or `ms` have passed (n == 0: just run `ms`). */
+static void run_for(struct aw_test_harness *h, size_t n, unsigned ms)
 {
-	closed(g_cap.ctx);
+	aw_test_run_until(&h->loop, n ? records_captured : NULL, &n, ms);
 }
 
-static const struct aw_option cap_options[] = {AW_OPT_END};
-
-static const struct aw_plugin_desc cap_desc = {
-	.abi = AW_PLUGIN_ABI,
-	.name = "capture",
-	.kind = AW_PLUGIN_OUTPUT,
-	.options = cap_options,
-	.init = cap_init,
-	.submit = cap_submit,
-	.close = cap_close,
-};
-
-static void cap_reset(void)
-{
-	for (size_t i = 0; i < g_cap.n; i++)
-		free(g_cap.recs[i]);
-	memset(&g_cap, 0, sizeof g_cap);
-}
-
-/* --- harness: loop + pipeline + file input ------------------------------------------ */
-
-struct harness {
-	uv_loop_t loop;
-	struct aw_metrics *metrics;
-	struct aw_engine *engine;
-	struct aw_pipeline *p;
-	struct aw_plugin_ctx *in, *out;
-	struct aw_instance_conf ic_in, ic_out;
-	struct aw_doc *doc;
-	void *in_conf;
-	bool closed;
-};
-
-static char *dir;       /* scratch directory of the test */
-static char *statedir;
-static char *logpath;
-static int logfd = -1;
-
-static void setup(void)
-{
-	dir = aw_test_tmpdir();
-	ck_assert_int_ge(asprintf(&statedir, "%s/state", dir), 0);
-	ck_assert_int_ge(asprintf(&logpath, "%s/log.txt", dir), 0);
-	ck_assert_int_eq(mkdir(statedir, 0700), 0);
-	logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	ck_assert_int_ge(logfd, 0);
-	aw_log_set_fd(logfd);
-	cap_reset();
-}
-
-static void teardown(void)
-{
-	cap_reset();
-	aw_log_set_fd(2);
-	close(logfd);
-	aw_test_rmtree(dir);
-	free(dir);
-	free(statedir);
-	free(logpath);
-}
-
-static void h_start_q(struct harness *h, const char *yaml, uint64_t max_queue_bytes)
-{
-	struct aw_error err = {{0}};
-	struct aw_error_list errs = {0};
-	struct aw_pipeline_conf pc = {
-		.max_queue_bytes = max_queue_bytes,
-		.retry_initial_ms = 10,
-		.retry_max_ms = 100,
-		.retry_max_age_ms = 60000,
-		.forward_events = true,
-	};
-
-	memset(h, 0, sizeof *h);
-	ck_assert_int_eq(uv_loop_init(&h->loop), 0);
-	h->metrics = aw_metrics_new();
-	struct aw_engine_conf ec = {.forward_events = true};
-	h->engine = aw_engine_new(&ec, &errs);
-	ck_assert_msg(h->engine != NULL, "engine: %s", errs.n ? errs.msgs[0] : "?");
-	ck_assert_msg(aw_pipeline_new(&h->loop, &pc, h->metrics, statedir, h->engine, &h->p,
-				      &err) == 0,
-		      "%s", err.msg);
-	h->ic_out = (struct aw_instance_conf){.desc = &cap_desc, .name = "capture"};
-	ck_assert_msg(aw_pipeline_add(h->p, &h->ic_out, &h->out, &err) == 0, "%s", err.msg);
-	ck_assert_msg(aw_pipeline_start(h->out, &err) == 0, "%s", err.msg);
-
-	ck_assert_int_eq(aw_doc_load_buffer("test.yaml", yaml, strlen(yaml), &h->doc, &errs), 0);
-	h->in_conf = calloc(1, aw_in_file.conf_size);
-	int rc = aw_options_apply(aw_in_file.options, h->doc->root, h->in_conf, "inputs[0]",
-				  0600, &errs);
-	ck_assert_msg(rc == 0 && errs.n == 0, "config: %s", errs.n ? errs.msgs[0] : "?");
-	ck_assert_int_eq(aw_in_file.validate(h->in_conf, "inputs[0]", &errs), 0);
-	h->ic_in = (struct aw_instance_conf){.desc = &aw_in_file, .name = "files",
-					     .conf = h->in_conf};
-	ck_assert_msg(aw_pipeline_add(h->p, &h->ic_in, &h->in, &err) == 0, "%s", err.msg);
-	ck_assert_msg(aw_pipeline_start(h->in, &err) == 0, "%s", err.msg);
-	aw_error_list_free(&errs);
-}
-
-static void h_start(struct harness *h, const char *yaml)
-{
-	h_start_q(h, yaml, 16 * 1024 * 1024);
-}
-
-static void tick_cb(uv_timer_t *t)
-{
-}
-
-/* Run the loop until `g_cap.n >= n` or `ms` have passed (n == 0: just run `ms`). */
-static void run_for(struct harness *h, size_t n, unsigned ms)
-{
-	uv_timer_t tick;
-	uint64_t deadline;
-
-	uv_update_time(&h->loop);
-	deadline = uv_now(&h->loop) + ms;
-	uv_timer_init(&h->loop, &tick);
-	uv_timer_start(&tick, tick_cb, 5, 5);
-	while ((n == 0 || g_cap.n < n) && uv_now(&h->loop) < deadline)
-		uv_run(&h->loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(&h->loop, UV_RUN_NOWAIT);
-}
-
-static void wait_records(struct harness *h, size_t n)
+static void wait_records(struct aw_test_harness *h, size_t n)
 {
 	run_for(h, n, 10000);
-	ck_assert_msg(g_cap.n >= n, "got %zu records, want %zu", g_cap.n, n);
+	ck_assert_msg(aw_test_cap.n >= n, "got %zu records, want %zu", aw_test_cap.n, n);
 	/* Let the idle pass report durability before anything else happens. */
 	run_for(h, 0, 60);
-}
-
-static void closed_cb(void *ud)
-{
-	((struct harness *)ud)->closed = true;
-}
-
-static void h_stop(struct harness *h)
-{
-	aw_pipeline_close(h->p, closed_cb, h);
-	while (!h->closed)
-		uv_run(&h->loop, UV_RUN_ONCE);
-	uv_run(&h->loop, UV_RUN_NOWAIT);
-	ck_assert_int_eq(uv_loop_close(&h->loop), 0);
-	aw_options_free(aw_in_file.options, h->in_conf);
-	free(h->in_conf);
-	aw_doc_free(h->doc);
-	aw_engine_free(h->engine);
-	aw_metrics_free(h->metrics);
-}
-
-static char *metrics_text(struct harness *h)
-{
-	char *out = NULL;
-	size_t len = 0;
-	ck_assert_int_eq(aw_metrics_render(h->metrics, &out, &len), 0);
-	return out;
-}
-
-static void assert_metric(struct harness *h, const char *series, const char *value)
-{
-	char *m = metrics_text(h), want[512];
-	snprintf(want, sizeof want, "%s %s\n", series, value);
-	ck_assert_msg(strstr(m, want) != NULL, "no \"%s\" in metrics:\n%s", want, m);
-	free(m);
-}
-
-static char *log_text(void)
-{
-	char *s = aw_test_read(logpath, NULL);
-	ck_assert_ptr_nonnull(s);
-	return s;
-}
-
-static void assert_logged(const char *what)
-{
-	char *s = log_text();
-	ck_assert_msg(strstr(s, what) != NULL, "log lacks \"%s\":\n%s", what, s);
-	free(s);
 }
 
 static void append(const char *path, const char *text)
@@ -260,8 +67,8 @@ static char *la(int k)
 static void assert_rec_is(size_t i, int k)
 {
 	char *want = la(k);
-	ck_assert_msg(i < g_cap.n, "record %zu missing", i);
-	ck_assert_str_eq(g_cap.recs[i], want);
+	ck_assert_msg(i < aw_test_cap.n, "record %zu missing", i);
+	ck_assert_str_eq(aw_test_cap.recs[i], want);
 	free(want);
 }
 
@@ -289,7 +96,7 @@ static char *lines(int from, int to)
 
 START_TEST(mixed_forms_exact_events)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *l1 = la(1), *l2 = la(2), *l3 = la(3), *content, *path, *yaml;
 	const char *diag =
 		"{\"records\":[{\"time\":\"2025-05-12T08:10:00Z\",\"resourceId\":\"/SUBSCRIPTIONS/"
@@ -301,32 +108,33 @@ START_TEST(mixed_forms_exact_events)
 		"accounts/listKeys/action\"}]}";
 
 	ck_assert_int_ge(asprintf(&content, "%s\n%s\r\n%s\n\n%s", l1, l2, diag, l3), 0);
-	path = aw_test_write(dir, "mixed.jsonl", content, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "mixed.jsonl", content, 0644);
 	yaml = yaml_for(path, "follow: false\n");
 	h_start(&h, yaml);
 	wait_records(&h, 5);
 	run_for(&h, 0, 100);
-	ck_assert_uint_eq(g_cap.n, 5);
-	ck_assert_str_eq(g_cap.recs[0], l1);
-	ck_assert_str_eq(g_cap.recs[1], l2); /* \r\n handled */
-	ck_assert_ptr_nonnull(strstr(g_cap.recs[2], "\"Type\":\"AzureDiagnostics\""));
-	ck_assert_ptr_nonnull(strstr(g_cap.recs[2], "\"ResultSignature\":\"429\""));
-	ck_assert_ptr_nonnull(strstr(g_cap.recs[2], "\"Resource\":\"OAI\""));
-	ck_assert_ptr_nonnull(strstr(g_cap.recs[2], "\"properties_s\":\"{\\\"objectId\\\":\\\"\\\"}\""));
-	ck_assert_ptr_nonnull(strstr(g_cap.recs[3], "\"Type\":\"AzureActivity\""));
+	ck_assert_uint_eq(aw_test_cap.n, 5);
+	ck_assert_str_eq(aw_test_cap.recs[0], l1);
+	ck_assert_str_eq(aw_test_cap.recs[1], l2); /* \r\n handled */
+	ck_assert_ptr_nonnull(strstr(aw_test_cap.recs[2], "\"Type\":\"AzureDiagnostics\""));
+	ck_assert_ptr_nonnull(strstr(aw_test_cap.recs[2], "\"ResultSignature\":\"429\""));
+	ck_assert_ptr_nonnull(strstr(aw_test_cap.recs[2], "\"Resource\":\"OAI\""));
+	ck_assert_ptr_nonnull(
+	    strstr(aw_test_cap.recs[2], "\"properties_s\":\"{\\\"objectId\\\":\\\"\\\"}\""));
+	ck_assert_ptr_nonnull(strstr(aw_test_cap.recs[3], "\"Type\":\"AzureActivity\""));
 	ck_assert_ptr_nonnull(strstr(
-		g_cap.recs[3],
-		"\"OperationNameValue\":\"MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION\""));
-	ck_assert_str_eq(g_cap.recs[4], l3); /* last line without newline, delivered at EOF */
-	assert_metric(&h, "aiwatch_input_lines_total{input=\"files\"}", "5");
+	    aw_test_cap.recs[3],
+	    "\"OperationNameValue\":\"MICROSOFT.COGNITIVESERVICES/ACCOUNTS/LISTKEYS/ACTION\""));
+	ck_assert_str_eq(aw_test_cap.recs[4], l3); /* last line without newline, delivered at EOF */
+	aw_test_harness_assert_metric(&h, "aiwatch_input_lines_total{input=\"files\"}", "5");
 	char bytes[32];
 	snprintf(bytes, sizeof bytes, "%zu", strlen(content));
-	assert_metric(&h, "aiwatch_input_bytes_total{input=\"files\"}", bytes);
-	assert_metric(&h, "aiwatch_events_total{input=\"files\"}", "5");
+	aw_test_harness_assert_metric(&h, "aiwatch_input_bytes_total{input=\"files\"}", bytes);
+	aw_test_harness_assert_metric(&h, "aiwatch_events_total{input=\"files\"}", "5");
 	int ready = aw_pipeline_ready(h.p, (char[64]){0}, 64);
 	ck_assert_int_eq(ready, 1);
-	h_stop(&h);
-	assert_logged("file input reached end of all files");
+	aw_test_harness_stop(&h);
+	aw_test_assert_logged("file input reached end of all files");
 	free(l1);
 	free(l2);
 	free(l3);
@@ -338,7 +146,7 @@ END_TEST
 
 START_TEST(malformed_lines_skipped_and_counted)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *l1 = la(1), *l2 = la(2), *l3 = la(3), *content, *path, *yaml;
 	char longline[2100];
 
@@ -349,22 +157,24 @@ START_TEST(malformed_lines_skipped_and_counted)
 				  "%s\nthis is not json\n%s\n{\"records\":[%s,7]}\n%s\n%s\n",
 				  l1, l2, l3, longline, l1),
 			 0);
-	path = aw_test_write(dir, "bad.jsonl", content, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "bad.jsonl", content, 0644);
 	yaml = yaml_for(path, "follow: false\nmax_line_bytes: 1KiB\n");
 	h_start(&h, yaml);
 	wait_records(&h, 4);
 	run_for(&h, 0, 100);
-	ck_assert_uint_eq(g_cap.n, 4);
-	ck_assert_str_eq(g_cap.recs[0], l1);
-	ck_assert_str_eq(g_cap.recs[1], l2);
-	ck_assert_str_eq(g_cap.recs[2], l3);
-	ck_assert_str_eq(g_cap.recs[3], l1);
-	assert_metric(&h, "aiwatch_events_skipped_total{input=\"files\",reason=\"malformed\"}", "2");
-	assert_metric(&h, "aiwatch_events_skipped_total{input=\"files\",reason=\"too_long\"}", "1");
-	assert_metric(&h, "aiwatch_input_lines_total{input=\"files\"}", "6");
-	h_stop(&h);
+	ck_assert_uint_eq(aw_test_cap.n, 4);
+	ck_assert_str_eq(aw_test_cap.recs[0], l1);
+	ck_assert_str_eq(aw_test_cap.recs[1], l2);
+	ck_assert_str_eq(aw_test_cap.recs[2], l3);
+	ck_assert_str_eq(aw_test_cap.recs[3], l1);
+	aw_test_harness_assert_metric(
+	    &h, "aiwatch_events_skipped_total{input=\"files\",reason=\"malformed\"}", "2");
+	aw_test_harness_assert_metric(
+	    &h, "aiwatch_events_skipped_total{input=\"files\",reason=\"too_long\"}", "1");
+	aw_test_harness_assert_metric(&h, "aiwatch_input_lines_total{input=\"files\"}", "6");
+	aw_test_harness_stop(&h);
 
-	char *log = log_text(), want[600];
+	char *log = aw_test_log(), want[600];
 	snprintf(want, sizeof want, "file=%s", path);
 	ck_assert_ptr_nonnull(strstr(log, want));
 	ck_assert_ptr_nonnull(strstr(log, "line=2 "));
@@ -385,10 +195,10 @@ END_TEST
 
 START_TEST(follow_picks_up_appended_lines)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *first = lines(1, 2), *path, *yaml, *l3 = la(3), *l4 = la(4);
 
-	path = aw_test_write(dir, "grow.jsonl", first, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "grow.jsonl", first, 0644);
 	yaml = yaml_for(path, "");
 	h_start(&h, yaml);
 	wait_records(&h, 2);
@@ -401,13 +211,13 @@ START_TEST(follow_picks_up_appended_lines)
 	char *head = strndup(l4, half);
 	append(path, head);
 	run_for(&h, 0, 150);
-	ck_assert_uint_eq(g_cap.n, 3);
+	ck_assert_uint_eq(aw_test_cap.n, 3);
 	append(path, l4 + half);
 	append(path, "\n");
 	wait_records(&h, 4);
 	assert_rec_is(3, 4);
 	ck_assert_int_eq(aw_pipeline_ready(h.p, (char[64]){0}, 64), 1);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 	free(head);
 	free(first);
 	free(path);
@@ -419,10 +229,10 @@ END_TEST
 
 START_TEST(rotation_reads_rest_of_old_then_new)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *first = lines(1, 2), *path, *yaml, *old, *more = lines(3, 3), *fresh = lines(4, 5);
 
-	path = aw_test_write(dir, "app.jsonl", first, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "app.jsonl", first, 0644);
 	ck_assert_int_ge(asprintf(&old, "%s.1", path), 0);
 	yaml = yaml_for(path, "");
 	h_start(&h, yaml);
@@ -430,14 +240,14 @@ START_TEST(rotation_reads_rest_of_old_then_new)
 	/* logrotate's create mode: more lines land in the old file just before the move. */
 	append(path, more);
 	ck_assert_int_eq(rename(path, old), 0);
-	free(aw_test_write(dir, "app.jsonl", fresh, 0644));
+	free(aw_test_write(aw_test_tmp.dir, "app.jsonl", fresh, 0644));
 	wait_records(&h, 5);
 	run_for(&h, 0, 100);
-	ck_assert_uint_eq(g_cap.n, 5);
+	ck_assert_uint_eq(aw_test_cap.n, 5);
 	for (int k = 1; k <= 5; k++)
 		assert_rec_is((size_t)k - 1, k);
-	h_stop(&h);
-	assert_logged("file rotated");
+	aw_test_harness_stop(&h);
+	aw_test_assert_logged("file rotated");
 	free(first);
 	free(more);
 	free(fresh);
@@ -449,20 +259,20 @@ END_TEST
 
 START_TEST(restart_resumes_from_checkpoint)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *first = lines(1, 3), *path, *yaml, *more = lines(4, 5);
 
-	path = aw_test_write(dir, "r.jsonl", first, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "r.jsonl", first, 0644);
 	yaml = yaml_for(path, "follow: false\n");
 	h_start(&h, yaml);
 	wait_records(&h, 3);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 
 	/* The checkpoint names the file and the offset after line 3. */
 	char *cpdir, *data = NULL;
 	size_t len = 0;
 	struct aw_error err;
-	ck_assert_int_ge(asprintf(&cpdir, "%s/inputs/files", statedir), 0);
+	ck_assert_int_ge(asprintf(&cpdir, "%s/inputs/files", aw_test_tmp.statedir), 0);
 	ck_assert_int_eq(aw_state_read(cpdir, "checkpoint", &data, &len, &err), 0);
 	char want[64];
 	snprintf(want, sizeof want, "\"offset\":%zu", strlen(first));
@@ -471,15 +281,15 @@ START_TEST(restart_resumes_from_checkpoint)
 	free(data);
 	free(cpdir);
 
-	cap_reset();
+	aw_test_capture_reset();
 	append(path, more);
 	h_start(&h, yaml);
 	wait_records(&h, 2);
 	run_for(&h, 0, 100);
-	ck_assert_uint_eq(g_cap.n, 2);
+	ck_assert_uint_eq(aw_test_cap.n, 2);
 	assert_rec_is(0, 4);
 	assert_rec_is(1, 5);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 	free(first);
 	free(more);
 	free(path);
@@ -489,27 +299,27 @@ END_TEST
 
 START_TEST(restart_rereads_what_was_not_durable)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *first = lines(1, 2), *path, *yaml, *more = lines(3, 4);
 
-	path = aw_test_write(dir, "nd.jsonl", first, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "nd.jsonl", first, 0644);
 	yaml = yaml_for(path, "");
 	h_start(&h, yaml);
 	wait_records(&h, 2);
 	/* The destination stops confirming: lines 3 and 4 are read but not durable. */
-	g_cap.hold = true;
+	aw_test_cap.hold = true;
 	append(path, more);
 	wait_records(&h, 4);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 
-	cap_reset();
+	aw_test_capture_reset();
 	h_start(&h, yaml);
 	wait_records(&h, 2);
 	run_for(&h, 0, 100);
-	ck_assert_uint_eq(g_cap.n, 2);
+	ck_assert_uint_eq(aw_test_cap.n, 2);
 	assert_rec_is(0, 3);
 	assert_rec_is(1, 4);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 	free(first);
 	free(more);
 	free(path);
@@ -519,29 +329,29 @@ END_TEST
 
 START_TEST(malformed_tail_is_checkpointed)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *path, *yaml, *l1 = la(1), *content, *l2 = la(2);
 
 	ck_assert_int_ge(asprintf(&content, "%s\nbroken one\nbroken two\n", l1), 0);
-	path = aw_test_write(dir, "tail.jsonl", content, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "tail.jsonl", content, 0644);
 	yaml = yaml_for(path, "follow: false\n");
 	h_start(&h, yaml);
 	wait_records(&h, 1);
 	run_for(&h, 0, 100);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 
 	/* After a restart the two bad lines are not read (nor logged) again. */
-	cap_reset();
-	ck_assert_int_eq(ftruncate(logfd, 0), 0);
+	aw_test_capture_reset();
+	ck_assert_int_eq(ftruncate(aw_test_tmp.logfd, 0), 0);
 	append(path, l2);
 	append(path, "\n");
 	h_start(&h, yaml);
 	wait_records(&h, 1);
 	run_for(&h, 0, 100);
-	ck_assert_uint_eq(g_cap.n, 1);
+	ck_assert_uint_eq(aw_test_cap.n, 1);
 	assert_rec_is(0, 2);
-	h_stop(&h);
-	char *log = log_text();
+	aw_test_harness_stop(&h);
+	char *log = aw_test_log();
 	ck_assert_ptr_null(strstr(log, "record skipped"));
 	free(log);
 	free(content);
@@ -554,22 +364,22 @@ END_TEST
 
 START_TEST(checkpoint_written_while_running)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *first = lines(1, 2), *path, *yaml, *cpdir, *data = NULL, want[64];
 	size_t len = 0;
 	struct aw_error err;
 
-	path = aw_test_write(dir, "live.jsonl", first, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "live.jsonl", first, 0644);
 	yaml = yaml_for(path, "");
 	h_start(&h, yaml);
 	wait_records(&h, 2);
 	/* Not only on close: within about a second of becoming durable. */
 	run_for(&h, 0, 1300);
-	ck_assert_int_ge(asprintf(&cpdir, "%s/inputs/files", statedir), 0);
+	ck_assert_int_ge(asprintf(&cpdir, "%s/inputs/files", aw_test_tmp.statedir), 0);
 	ck_assert_int_eq(aw_state_read(cpdir, "checkpoint", &data, &len, &err), 0);
 	snprintf(want, sizeof want, "\"offset\":%zu", strlen(first));
 	ck_assert_msg(strstr(data, want) != NULL, "checkpoint: %s", data);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 	free(data);
 	free(cpdir);
 	free(first);
@@ -580,55 +390,51 @@ END_TEST
 
 START_TEST(corrupt_checkpoint_warns_and_uses_start_at)
 {
-	struct harness h;
-	char *first = lines(1, 2), *path, *yaml, *cpdir, *l3 = la(3);
-	struct aw_error err;
+	struct aw_test_harness h;
+	char *first = lines(1, 2), *path, *yaml, *l3 = la(3);
 
-	ck_assert_int_ge(asprintf(&cpdir, "%s/inputs/files", statedir), 0);
-	ck_assert_int_eq(aw_state_mkdir(cpdir, &err), 0);
-	free(aw_test_write(cpdir, "checkpoint", "aiwatch-state v1 len=5 crc32=00000000\nhello",
-			   0600));
-	path = aw_test_write(dir, "c.jsonl", first, 0644);
+	aw_test_put_input_state("files", "checkpoint",
+				"aiwatch-state v1 len=5 crc32=00000000\nhello");
+	path = aw_test_write(aw_test_tmp.dir, "c.jsonl", first, 0644);
 	yaml = yaml_for(path, "start_at: end\n");
 	h_start(&h, yaml);
 	run_for(&h, 0, 200);
-	ck_assert_uint_eq(g_cap.n, 0);
+	ck_assert_uint_eq(aw_test_cap.n, 0);
 	append(path, l3);
 	append(path, "\n");
 	wait_records(&h, 1);
 	assert_rec_is(0, 3);
-	h_stop(&h);
-	assert_logged("ignoring checkpoint; starting per start_at");
-	assert_logged("corrupt checkpoint (crc mismatch)");
+	aw_test_harness_stop(&h);
+	aw_test_assert_logged("ignoring checkpoint; starting per start_at");
+	aw_test_assert_logged("corrupt checkpoint (crc mismatch)");
 	free(first);
 	free(path);
 	free(yaml);
-	free(cpdir);
 	free(l3);
 }
 END_TEST
 
 START_TEST(truncated_file_restarts_at_zero)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *first = lines(1, 3), *path, *yaml, *short_content = lines(9, 9);
 
-	path = aw_test_write(dir, "t.jsonl", first, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "t.jsonl", first, 0644);
 	yaml = yaml_for(path, "follow: false\n");
 	h_start(&h, yaml);
 	wait_records(&h, 3);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 
 	/* Same inode, now shorter than the checkpoint's offset. */
-	cap_reset();
-	free(aw_test_write(dir, "t.jsonl", short_content, 0644));
+	aw_test_capture_reset();
+	free(aw_test_write(aw_test_tmp.dir, "t.jsonl", short_content, 0644));
 	h_start(&h, yaml);
 	wait_records(&h, 1);
 	run_for(&h, 0, 100);
-	ck_assert_uint_eq(g_cap.n, 1);
+	ck_assert_uint_eq(aw_test_cap.n, 1);
 	assert_rec_is(0, 9);
-	h_stop(&h);
-	assert_logged("file is shorter than its checkpoint (truncated)");
+	aw_test_harness_stop(&h);
+	aw_test_assert_logged("file is shorter than its checkpoint (truncated)");
 	free(first);
 	free(short_content);
 	free(path);
@@ -638,18 +444,18 @@ END_TEST
 
 START_TEST(truncated_while_following)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *first = lines(1, 3), *path, *yaml, *short_content = lines(7, 7);
 
-	path = aw_test_write(dir, "tf.jsonl", first, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "tf.jsonl", first, 0644);
 	yaml = yaml_for(path, "");
 	h_start(&h, yaml);
 	wait_records(&h, 3);
-	free(aw_test_write(dir, "tf.jsonl", short_content, 0644));
+	free(aw_test_write(aw_test_tmp.dir, "tf.jsonl", short_content, 0644));
 	wait_records(&h, 4);
 	assert_rec_is(3, 7);
-	h_stop(&h);
-	assert_logged("file truncated; reading from the start");
+	aw_test_harness_stop(&h);
+	aw_test_assert_logged("file truncated; reading from the start");
 	free(first);
 	free(short_content);
 	free(path);
@@ -659,22 +465,22 @@ END_TEST
 
 START_TEST(missing_file_waits_and_is_not_ready)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *path, *yaml, *content = lines(1, 1), why[256] = "", want[512];
 
-	ck_assert_int_ge(asprintf(&path, "%s/later.jsonl", dir), 0);
+	ck_assert_int_ge(asprintf(&path, "%s/later.jsonl", aw_test_tmp.dir), 0);
 	yaml = yaml_for(path, "");
 	h_start(&h, yaml);
 	run_for(&h, 0, 100);
 	ck_assert_int_eq(aw_pipeline_ready(h.p, why, sizeof why), 0);
 	snprintf(want, sizeof want, "files: waiting for %s", path);
 	ck_assert_str_eq(why, want);
-	free(aw_test_write(dir, "later.jsonl", content, 0644));
+	free(aw_test_write(aw_test_tmp.dir, "later.jsonl", content, 0644));
 	wait_records(&h, 1);
 	assert_rec_is(0, 1);
 	ck_assert_int_eq(aw_pipeline_ready(h.p, why, sizeof why), 1);
-	h_stop(&h);
-	assert_logged("waiting for file");
+	aw_test_harness_stop(&h);
+	aw_test_assert_logged("waiting for file");
 	free(content);
 	free(path);
 	free(yaml);
@@ -683,7 +489,7 @@ END_TEST
 
 START_TEST(stdin_pipe)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	int fds[2];
 	char *l1 = la(1), *l2 = la(2), *l3 = la(3), *content;
 
@@ -695,14 +501,14 @@ START_TEST(stdin_pipe)
 	close(fds[1]);
 	h_start(&h, "paths: \"-\"\nfollow: false\n");
 	wait_records(&h, 3);
-	ck_assert_str_eq(g_cap.recs[0], l1);
-	ck_assert_str_eq(g_cap.recs[1], l2);
-	ck_assert_str_eq(g_cap.recs[2], l3);
-	h_stop(&h);
-	assert_logged("file input reached end of all files");
+	ck_assert_str_eq(aw_test_cap.recs[0], l1);
+	ck_assert_str_eq(aw_test_cap.recs[1], l2);
+	ck_assert_str_eq(aw_test_cap.recs[2], l3);
+	aw_test_harness_stop(&h);
+	aw_test_assert_logged("file input reached end of all files");
 	/* stdin has no checkpoint. */
 	char *cp;
-	ck_assert_int_ge(asprintf(&cp, "%s/inputs/files/checkpoint", statedir), 0);
+	ck_assert_int_ge(asprintf(&cp, "%s/inputs/files/checkpoint", aw_test_tmp.statedir), 0);
 	ck_assert_int_ne(access(cp, F_OK), 0);
 	free(cp);
 	free(content);
@@ -714,18 +520,20 @@ END_TEST
 
 START_TEST(back_pressure_pauses_and_resumes)
 {
-	struct harness h;
+	struct aw_test_harness h;
+	struct aw_test_harness_conf tight = g_hc;
 	char *content = lines(1, 300), *path, *yaml;
 
-	path = aw_test_write(dir, "bp.jsonl", content, 0644);
+	path = aw_test_write(aw_test_tmp.dir, "bp.jsonl", content, 0644);
 	yaml = yaml_for(path, "follow: false\nread_chunk: 4KiB\n");
 	/* A queue bound of one byte: every event pauses the input until delivered. */
-	h_start_q(&h, yaml, 1);
+	tight.max_queue_bytes = 1;
+	aw_test_harness_start(&h, &tight, yaml);
 	wait_records(&h, 300);
 	for (int k = 1; k <= 300; k++)
 		assert_rec_is((size_t)k - 1, k);
-	h_stop(&h);
-	assert_logged("input paused");
+	aw_test_harness_stop(&h);
+	aw_test_assert_logged("input paused");
 	free(content);
 	free(path);
 	free(yaml);
@@ -734,7 +542,7 @@ END_TEST
 
 START_TEST(demo_scenario_reads_clean)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	char *path = aw_test_srcpath("tests/data/scenarios/demo-foundation.jsonl"), *yaml;
 	char *text = aw_test_read(path, NULL);
 	size_t expected = 0;
@@ -761,9 +569,9 @@ START_TEST(demo_scenario_reads_clean)
 	h_start(&h, yaml);
 	wait_records(&h, expected);
 	run_for(&h, 0, 100);
-	ck_assert_uint_eq(g_cap.n, expected);
-	for (size_t i = 0; i < g_cap.n; i++) {
-		o = json_tokener_parse(g_cap.recs[i]);
+	ck_assert_uint_eq(aw_test_cap.n, expected);
+	for (size_t i = 0; i < aw_test_cap.n; i++) {
+		o = json_tokener_parse(aw_test_cap.recs[i]);
 		ck_assert_ptr_nonnull(o);
 		const char *need[] = {"Type", "TimeGenerated", "_ItemId"};
 		for (size_t k = 0; k < 3; k++) {
@@ -774,10 +582,10 @@ START_TEST(demo_scenario_reads_clean)
 		}
 		json_object_put(o);
 	}
-	char *m = metrics_text(&h);
+	char *m = aw_test_harness_metrics(&h);
 	ck_assert_ptr_null(strstr(m, "aiwatch_events_skipped_total{input=\"files\""));
 	free(m);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 	free(path);
 	free(yaml);
 }
@@ -809,7 +617,7 @@ static Suite *in_file_suite(void)
 	Suite *s = suite_create("in_file");
 	TCase *tc = tcase_create("file");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	aw_test_harness_fixture(tc);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, mixed_forms_exact_events);
 	tcase_add_test(tc, malformed_lines_skipped_and_counted);

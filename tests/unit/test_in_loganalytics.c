@@ -4,7 +4,6 @@
  * evaluated exactly once across polls, overlaps and row-cap follow-ups; PartialError
  * answers re-read, never skipped; a restart (and a kill -9) resuming from the
  * checkpoint; malformed rows counted and logged; 429 ridden out; readiness. */
-#include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -15,81 +14,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "azure.h"
-#include "config.h"
-#include "engine.h"
 #include "la.h"
 #include "log.h"
-#include "pipeline.h"
+#include "plugin_harness.h"
 #include "state.h"
-#include "testutil.h"
 
 extern const struct aw_plugin_desc aw_in_loganalytics;
 
-#define TENANT "00000000-0000-0000-0000-0000000000aa"
 #define WS     "11111111-2222-4333-8444-555555555555"
 #define SEC    AW_LA_TICKS_PER_SEC
 
-/* --- a capturing output -------------------------------------------------------------- */
-
-#define CAP_MAX 2048
-
-struct cap_out {
-	struct aw_plugin_ctx *ctx;
-	char *recs[CAP_MAX];
-	size_t n;
-	bool hold;  /* capture but never acknowledge: records stay in the spool */
-	int tee_fd; /* also append each record here (the kill -9 child), or -1 */
-};
-
-static struct cap_out g_cap = {.tee_fd = -1};
-
-static int cap_init(struct aw_plugin_ctx *ctx, const void *conf, void **state, struct aw_error *err)
-{
-	g_cap.ctx = ctx;
-	*state = &g_cap;
-	return 0;
-}
-
-static void cap_submit(void *state, struct aw_batch *b)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		ck_assert_uint_lt(g_cap.n, CAP_MAX);
-		g_cap.recs[g_cap.n++] = strdup(b->records[i].data);
-		if (g_cap.tee_fd >= 0) {
-			ck_assert_int_eq(write(g_cap.tee_fd, b->records[i].data, b->records[i].len),
-					 (ssize_t)b->records[i].len);
-			ck_assert_int_eq(write(g_cap.tee_fd, "\n", 1), 1);
-		}
-	}
-	if (!g_cap.hold)
-		aw_output_done(g_cap.ctx, b, AW_DONE, 0, NULL);
-}
-
-static void cap_close(void *state, void (*closed)(struct aw_plugin_ctx *ctx))
-{
-	closed(g_cap.ctx);
-}
-
-static const struct aw_option cap_options[] = {AW_OPT_END};
-
-static const struct aw_plugin_desc cap_desc = {
-    .abi = AW_PLUGIN_ABI,
-    .name = "capture",
-    .kind = AW_PLUGIN_OUTPUT,
-    .options = cap_options,
-    .init = cap_init,
-    .submit = cap_submit,
-    .close = cap_close,
-};
-
-static void cap_reset(void)
-{
-	for (size_t i = 0; i < g_cap.n; i++)
-		free(g_cap.recs[i]);
-	memset(&g_cap, 0, sizeof g_cap);
-	g_cap.tee_fd = -1;
-}
+static struct aw_test_emu emu;
+static char *ruledir;
 
 static bool is_alert(const char *rec)
 {
@@ -113,35 +49,26 @@ static size_t count_events(void)
 {
 	size_t c = 0;
 
-	for (size_t i = 0; i < g_cap.n; i++)
-		c += !is_alert(g_cap.recs[i]);
+	for (size_t i = 0; i < aw_test_cap.n; i++)
+		c += !is_alert(aw_test_cap.recs[i]);
 	return c;
 }
 
 static size_t count_alerts(void)
 {
-	return g_cap.n - count_events();
+	return aw_test_cap.n - count_events();
 }
 
 /* --- harness: emulator + Azure services + pipeline + the input ---------------------------- */
 
-static char *dir, *statedir, *logpath, *ruledir;
-static int logfd = -1;
-static struct aw_test_emu emu;
-
-struct harness {
-	uv_loop_t loop;
-	struct aw_metrics *metrics;
-	struct aw_engine *engine;
-	struct aw_pipeline *p;
-	struct aw_plugin_ctx *in, *out;
-	struct aw_instance_conf ic_in, ic_out;
-	struct aw_doc *doc;
-	void *in_conf;
-	struct aw_azure *azure;
-	struct aw_azure_conf az;
-	char authority[64];
-	bool closed, azure_closed;
+/* The input, with a Sigma rule and the Azure services against the emulator; events are
+ * forwarded beside the rule's alerts. */
+static struct aw_test_harness_conf g_hc = {
+    .input = &aw_in_loganalytics,
+    .name = "la",
+    .allowed_lateness_ms = 3600000,
+    .host = "test",
+    .emu = &emu,
 };
 
 static const char rule_text[] = "title: Key-authenticated OpenAI request (test)\n"
@@ -152,32 +79,19 @@ static const char rule_text[] = "title: Key-authenticated OpenAI request (test)\
 				"  sel: {properties_s.objectId: ''}\n"
 				"  condition: sel\n";
 
+/* After the harness's fixture: the rule, in the test's scratch directory. */
 static void setup(void)
 {
-	dir = aw_test_tmpdir();
-	ck_assert_int_ge(asprintf(&statedir, "%s/state", dir), 0);
-	ck_assert_int_ge(asprintf(&logpath, "%s/log.txt", dir), 0);
-	ck_assert_int_ge(asprintf(&ruledir, "%s/rules", dir), 0);
-	ck_assert_int_eq(mkdir(statedir, 0700), 0);
+	ck_assert_int_ge(asprintf(&ruledir, "%s/rules", aw_test_tmp.dir), 0);
 	ck_assert_int_eq(mkdir(ruledir, 0700), 0);
 	free(aw_test_write(ruledir, "keyauth.yml", rule_text, 0600));
-	logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	ck_assert_int_ge(logfd, 0);
-	aw_log_set_fd(logfd);
+	g_hc.rules = ruledir;
 	if (getenv("AW_TEST_DEBUG"))
 		aw_log_configure(AW_LOG_DEBUG, AW_LOG_LOGFMT);
-	cap_reset();
 }
 
 static void teardown(void)
 {
-	cap_reset();
-	aw_log_set_fd(2);
-	close(logfd);
-	aw_test_rmtree(dir);
-	free(dir);
-	free(statedir);
-	free(logpath);
 	free(ruledir);
 }
 
@@ -205,149 +119,32 @@ static char *input_yaml(const char *extra)
 	return acc;
 }
 
-static void h_start(struct harness *h, const char *yaml)
+static void h_start(struct aw_test_harness *h, const char *yaml)
 {
-	struct aw_error err = {{0}};
-	struct aw_error_list errs = {0};
-	const char *paths[] = {ruledir};
-	struct aw_pipeline_conf pc = {
-	    .max_queue_bytes = 16 * 1024 * 1024,
-	    .retry_initial_ms = 10,
-	    .retry_max_ms = 100,
-	    .retry_max_age_ms = 60000,
-	    .forward_events = true,
-	};
-	struct aw_engine_conf ec = {.forward_events = true,
-				    .rule_paths = paths,
-				    .nrule_paths = 1,
-				    .allowed_lateness_ms = 3600000,
-				    .host = "test"};
-
-	memset(h, 0, sizeof *h);
-	ck_assert_int_eq(uv_loop_init(&h->loop), 0);
-	h->metrics = aw_metrics_new();
-	h->engine = aw_engine_new(&ec, &errs);
-	ck_assert_msg(h->engine != NULL && errs.n == 0, "engine: %s", errs.n ? errs.msgs[0] : "?");
-	snprintf(h->authority, sizeof h->authority, "%s", emu.base);
-	h->az.insecure_http_for_tests = true;
-	h->az.credential.kind = "client_secret";
-	h->az.credential.tenant_id = TENANT;
-	h->az.credential.client_id = "app1";
-	h->az.credential.client_secret.value = "s3cr3t-client";
-	h->az.credential.authority_host = h->authority;
-	h->az.credential.refresh_before_ms = 300000;
-	ck_assert_msg(aw_azure_start(&h->loop, &h->az, h->metrics, &h->azure, &err) == 0, "%s",
-		      err.msg);
-	ck_assert_msg(
-	    aw_pipeline_new(&h->loop, &pc, h->metrics, statedir, h->engine, &h->p, &err) == 0, "%s",
-	    err.msg);
-	h->ic_out = (struct aw_instance_conf){.desc = &cap_desc, .name = "capture"};
-	ck_assert_msg(aw_pipeline_add(h->p, &h->ic_out, &h->out, &err) == 0, "%s", err.msg);
-	ck_assert_msg(aw_pipeline_start(h->out, &err) == 0, "%s", err.msg);
-
-	ck_assert_int_eq(aw_doc_load_buffer("test.yaml", yaml, strlen(yaml), &h->doc, &errs), 0);
-	h->in_conf = calloc(1, aw_in_loganalytics.conf_size);
-	int rc = aw_options_apply(aw_in_loganalytics.options, h->doc->root, h->in_conf, "inputs[0]",
-				  0600, &errs);
-	ck_assert_msg(rc == 0 && errs.n == 0, "config: %s", errs.n ? errs.msgs[0] : "?");
-	ck_assert_msg(aw_in_loganalytics.validate(h->in_conf, "inputs[0]", &errs) == 0,
-		      "validate: %s", errs.n ? errs.msgs[0] : "?");
-	h->ic_in = (struct aw_instance_conf){
-	    .desc = &aw_in_loganalytics, .name = "la", .conf = h->in_conf};
-	ck_assert_msg(aw_pipeline_add(h->p, &h->ic_in, &h->in, &err) == 0, "%s", err.msg);
-	ck_assert_msg(aw_pipeline_start(h->in, &err) == 0, "%s", err.msg);
-	aw_error_list_free(&errs);
+	aw_test_harness_start(h, &g_hc, yaml);
 }
 
-static void tick_cb(uv_timer_t *t)
+static bool events_captured(void *ud)
 {
+	return count_events() >= *(size_t *)ud;
 }
 
 /* Run the loop until `events` distinct-or-not event records arrived (0: just run) or
  * `ms` passed. */
-static void run_for(struct harness *h, size_t events, unsigned ms)
+static void run_for(struct aw_test_harness *h, size_t events, unsigned ms)
 {
-	uv_timer_t tick;
-	uint64_t deadline;
-
-	uv_update_time(&h->loop);
-	deadline = uv_now(&h->loop) + ms;
-	uv_timer_init(&h->loop, &tick);
-	uv_timer_start(&tick, tick_cb, 5, 5);
-	while ((events == 0 || count_events() < events) && uv_now(&h->loop) < deadline)
-		uv_run(&h->loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(&h->loop, UV_RUN_NOWAIT);
+	aw_test_run_until(&h->loop, events ? events_captured : NULL, &events, ms);
 }
 
-static char *log_text(void);
-
-static void wait_events(struct harness *h, size_t n)
+static void wait_events(struct aw_test_harness *h, size_t n)
 {
 	run_for(h, n, 20000);
 	if (count_events() < n) {
-		char *log = log_text();
+		char *log = aw_test_log();
 		size_t len = strlen(log);
 		ck_assert_msg(0, "got %zu events, want %zu; log ends:\n%s", count_events(), n,
 			      len > 3000 ? log + len - 3000 : log);
 	}
-}
-
-static void closed_cb(void *ud)
-{
-	((struct harness *)ud)->closed = true;
-}
-
-static void azure_closed_cb(void *ud)
-{
-	((struct harness *)ud)->azure_closed = true;
-}
-
-static void h_stop(struct harness *h)
-{
-	aw_pipeline_close(h->p, closed_cb, h);
-	while (!h->closed)
-		uv_run(&h->loop, UV_RUN_ONCE);
-	aw_azure_close(h->azure, azure_closed_cb, h);
-	while (!h->azure_closed)
-		uv_run(&h->loop, UV_RUN_ONCE);
-	uv_run(&h->loop, UV_RUN_NOWAIT);
-	ck_assert_int_eq(uv_loop_close(&h->loop), 0);
-	aw_options_free(aw_in_loganalytics.options, h->in_conf);
-	free(h->in_conf);
-	aw_doc_free(h->doc);
-	aw_engine_free(h->engine);
-	aw_metrics_free(h->metrics);
-}
-
-static double metric(struct harness *h, const char *series)
-{
-	char *m = NULL, *p;
-	size_t len = 0;
-	double v = -1;
-
-	ck_assert_int_eq(aw_metrics_render(h->metrics, &m, &len), 0);
-	p = strstr(m, series);
-	if (p && p[strlen(series)] == ' ')
-		v = strtod(p + strlen(series) + 1, NULL);
-	free(m);
-	return v;
-}
-
-static char *log_text(void)
-{
-	char *s = aw_test_read(logpath, NULL);
-
-	ck_assert_ptr_nonnull(s);
-	return s;
-}
-
-static void assert_logged(const char *what)
-{
-	char *s = log_text();
-
-	ck_assert_msg(strstr(s, what) != NULL, "log lacks \"%s\":\n%s", what, s);
-	free(s);
 }
 
 /* --- records in the emulator ----------------------------------------------------------- */
@@ -406,28 +203,18 @@ static char *table_row(const char *id, const char *table, int64_t tg, int64_t in
 /* {"tenant..", "clients": .., "loganalytics": {WS: {"rows": {rows}, extra}}} */
 static char *emu_config(const char *rows, const char *ws_extra)
 {
-	char *s;
-
-	ck_assert_int_ge(
-	    asprintf(&s,
-		     "{\"tenant_id\":\"" TENANT "\","
-		     "\"clients\":[{\"client_id\":\"app1\",\"client_secret\":\"s3cr3t-client\"}],"
-		     "\"loganalytics\":{\"" WS "\":{\"rows\":{%s}%s}}}",
-		     rows, ws_extra ? ws_extra : ""),
-	    0);
-	return s;
+	return aw_test_emu_config("\"loganalytics\":{\"" WS "\":{\"rows\":{%s}%s}}", rows,
+				  ws_extra ? ws_extra : "");
 }
 
 /* Add rows at run time (a merge patch adds keys to the rows object). */
 static void emu_add_rows(const char *rows)
 {
 	char *body;
-	long st;
 
 	ck_assert_int_ge(asprintf(&body, "{\"loganalytics\":{\"" WS "\":{\"rows\":{%s}}}}", rows),
 			 0);
-	free(aw_test_emu_call(&emu, "POST", "/_emulator/config", body, &st));
-	ck_assert_int_eq(st, 200);
+	aw_test_emu_configure(&emu, body);
 	free(body);
 }
 
@@ -444,15 +231,7 @@ static void join(char **acc, char *piece)
 
 static json_object *emu_queries(void)
 {
-	long st;
-	char *log =
-	    aw_test_emu_call(&emu, "GET", "/_emulator/requests?path=/v1/workspaces/", NULL, &st);
-	json_object *o = json_tokener_parse(log);
-
-	ck_assert_int_eq(st, 200);
-	ck_assert_ptr_nonnull(o);
-	free(log);
-	return o;
+	return aw_test_emu_request_log(&emu, "/v1/workspaces/");
 }
 
 /* The KQL of logged request i. */
@@ -651,7 +430,7 @@ END_TEST
 
 START_TEST(late_records_evaluated_exactly_once)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	int64_t t0 = aw_la_now_ticks();
 	char *rows = NULL, id[40], *yaml;
 	size_t alerts_expected = 0;
@@ -697,17 +476,22 @@ START_TEST(late_records_evaluated_exactly_once)
 
 	for (int i = 1; i <= 16; i++) {
 		item_id(id, 'a', i);
-		ck_assert_msg(events_of(g_cap.recs, g_cap.n, id) == 1, "%s evaluated %zu times", id,
-			      events_of(g_cap.recs, g_cap.n, id));
+		ck_assert_msg(events_of(aw_test_cap.recs, aw_test_cap.n, id) == 1,
+			      "%s evaluated %zu times", id,
+			      events_of(aw_test_cap.recs, aw_test_cap.n, id));
 	}
 	ck_assert_uint_eq(count_events(), 16);
 	/* one alert per key-authenticated request, each once */
 	ck_assert_uint_eq(count_alerts(), alerts_expected);
-	ck_assert_double_gt(metric(&h, "aiwatch_loganalytics_duplicates_total{input=\"la\"}"), 0);
-	ck_assert_double_ge(metric(&h, "aiwatch_loganalytics_rows_total{input=\"la\"}"), 16);
-	ck_assert_double_ge(metric(&h, "aiwatch_loganalytics_lag_seconds{input=\"la\"}"), 0);
-	ck_assert_double_eq(metric(&h, "aiwatch_loganalytics_partial_errors_total{input=\"la\"}"),
-			    0);
+	ck_assert_double_gt(
+	    aw_test_harness_metric(&h, "aiwatch_loganalytics_duplicates_total{input=\"la\"}"), 0);
+	ck_assert_double_ge(
+	    aw_test_harness_metric(&h, "aiwatch_loganalytics_rows_total{input=\"la\"}"), 16);
+	ck_assert_double_ge(
+	    aw_test_harness_metric(&h, "aiwatch_loganalytics_lag_seconds{input=\"la\"}"), 0);
+	ck_assert_double_eq(
+	    aw_test_harness_metric(&h, "aiwatch_loganalytics_partial_errors_total{input=\"la\"}"),
+	    0);
 
 	/* the row cap (5) forced follow-ups after the last row of each full answer */
 	json_object *log = emu_queries(), *hold;
@@ -725,7 +509,7 @@ START_TEST(late_records_evaluated_exactly_once)
 	json_object_put(log);
 	char why[256];
 	ck_assert_int_eq(aw_pipeline_ready(h.p, why, sizeof why), 1);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 	free(yaml);
 	aw_test_emu_stop(&emu);
 }
@@ -733,7 +517,7 @@ END_TEST
 
 START_TEST(partial_error_loses_nothing)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	int64_t t0 = aw_la_now_ticks();
 	char *rows = NULL, id[40], *yaml, *cfg;
 	long st;
@@ -755,16 +539,18 @@ START_TEST(partial_error_loses_nothing)
 
 	for (int i = 1; i <= 8; i++) {
 		item_id(id, 'b', i);
-		ck_assert_msg(events_of(g_cap.recs, g_cap.n, id) == 1, "%s evaluated %zu times", id,
-			      events_of(g_cap.recs, g_cap.n, id));
+		ck_assert_msg(events_of(aw_test_cap.recs, aw_test_cap.n, id) == 1,
+			      "%s evaluated %zu times", id,
+			      events_of(aw_test_cap.recs, aw_test_cap.n, id));
 	}
 	ck_assert_uint_eq(count_events(), 8);
-	ck_assert_double_ge(metric(&h, "aiwatch_loganalytics_partial_errors_total{input=\"la\"}"),
-			    2);
-	assert_logged("partial answer; reading the range again in smaller steps");
-	assert_logged("E_QUERY_RESULT_SET_TOO_LARGE");
-	assert_logged("answer carries warnings only; its rows are complete");
-	h_stop(&h);
+	ck_assert_double_ge(
+	    aw_test_harness_metric(&h, "aiwatch_loganalytics_partial_errors_total{input=\"la\"}"),
+	    2);
+	aw_test_assert_logged("partial answer; reading the range again in smaller steps");
+	aw_test_assert_logged("E_QUERY_RESULT_SET_TOO_LARGE");
+	aw_test_assert_logged("answer carries warnings only; its rows are complete");
+	aw_test_harness_stop(&h);
 	free(yaml);
 	free(rows);
 	free(cfg);
@@ -779,7 +565,7 @@ static json_object *read_checkpoint(void)
 	struct aw_error err;
 	json_object *o;
 
-	ck_assert_int_ge(asprintf(&sub, "%s/inputs/la", statedir), 0);
+	ck_assert_int_ge(asprintf(&sub, "%s/inputs/la", aw_test_tmp.statedir), 0);
 	ck_assert_msg(aw_state_read(sub, "checkpoint", &data, &len, &err) == 0, "%s", err.msg);
 	o = json_tokener_parse(data);
 	ck_assert_ptr_nonnull(o);
@@ -790,7 +576,7 @@ static json_object *read_checkpoint(void)
 
 START_TEST(restart_resumes_from_checkpoint)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	int64_t t0 = aw_la_now_ticks(), wm;
 	char *rows = NULL, id[40], *yaml, *cfg;
 	json_object *ck, *v, *log, *hold;
@@ -810,7 +596,7 @@ START_TEST(restart_resumes_from_checkpoint)
 	wait_events(&h, 6);
 	run_for(&h, 0, 500);
 	ck_assert_uint_eq(count_alerts(), 3);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 
 	/* the checkpoint: the watermark, and the overlap's _ItemIds that were durable */
 	ck = read_checkpoint();
@@ -832,19 +618,20 @@ START_TEST(restart_resumes_from_checkpoint)
 	emu_add_rows(rows);
 	free(rows);
 	free(aw_test_emu_call(&emu, "POST", "/_emulator/reset", NULL, &st));
-	cap_reset();
+	aw_test_capture_reset();
 	h_start(&h, yaml);
 	wait_events(&h, 3);
 	run_for(&h, 0, 1000);
 	for (int i = 1; i <= 9; i++) {
 		item_id(id, 'c', i);
-		ck_assert_msg(events_of(g_cap.recs, g_cap.n, id) == (i >= 7 ? 1u : 0u),
+		ck_assert_msg(events_of(aw_test_cap.recs, aw_test_cap.n, id) == (i >= 7 ? 1u : 0u),
 			      "%s evaluated %zu times after the restart", id,
-			      events_of(g_cap.recs, g_cap.n, id));
+			      events_of(aw_test_cap.recs, aw_test_cap.n, id));
 	}
 	ck_assert_uint_eq(count_alerts(), 3);
 	/* the overlap was read again (and recognised), nothing before it */
-	ck_assert_double_ge(metric(&h, "aiwatch_loganalytics_duplicates_total{input=\"la\"}"), 6);
+	ck_assert_double_ge(
+	    aw_test_harness_metric(&h, "aiwatch_loganalytics_duplicates_total{input=\"la\"}"), 6);
 	log = emu_queries();
 	char *lo = iso(wm - 30 * SEC), want[128];
 	snprintf(want, sizeof want, "ingestion_time() > datetime(%s)", lo);
@@ -854,8 +641,8 @@ START_TEST(restart_resumes_from_checkpoint)
 	json_object_put(hold);
 	json_object_put(log);
 	free(lo);
-	assert_logged("resuming from checkpoint");
-	h_stop(&h);
+	aw_test_assert_logged("resuming from checkpoint");
+	aw_test_harness_stop(&h);
 	free(yaml);
 	free(cfg);
 	aw_test_emu_stop(&emu);
@@ -886,7 +673,7 @@ static void alert_ids(char *const *recs, size_t n, json_object *map)
 
 START_TEST(kill_between_polls_loses_nothing)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	int64_t t0 = aw_la_now_ticks();
 	char *rows = NULL, id[40], *yaml, *cfg, *teepath, *tee;
 	pid_t pid;
@@ -900,15 +687,15 @@ START_TEST(kill_between_polls_loses_nothing)
 	rows = NULL;
 	aw_test_emu_start(&emu, cfg);
 	yaml = input_yaml("overlap: 30s\n");
-	ck_assert_int_ge(asprintf(&teepath, "%s/first-run.jsonl", dir), 0);
+	ck_assert_int_ge(asprintf(&teepath, "%s/first-run.jsonl", aw_test_tmp.dir), 0);
 
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		/* The first daemon: its output never confirms, so its records live only in
 		 * the spool when it dies. */
-		g_cap.hold = true;
-		g_cap.tee_fd = open(teepath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		aw_test_cap.hold = true;
+		aw_test_cap.tee_fd = open(teepath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		h_start(&h, yaml);
 		for (;;)
 			run_for(&h, 0, 1000);
@@ -920,7 +707,7 @@ START_TEST(kill_between_polls_loses_nothing)
 		char *sub, *data = NULL;
 		size_t len;
 		struct aw_error err;
-		ck_assert_int_ge(asprintf(&sub, "%s/inputs/la", statedir), 0);
+		ck_assert_int_ge(asprintf(&sub, "%s/inputs/la", aw_test_tmp.statedir), 0);
 		if (aw_state_read(sub, "checkpoint", &data, &len, &err) == 0) {
 			json_object *o = json_tokener_parse(data), *seen;
 			committed = json_object_object_get_ex(o, "seen", &seen) &&
@@ -949,30 +736,32 @@ START_TEST(kill_between_polls_loses_nothing)
 	/* Everything reached an output: the first run's (from the spool, after the
 	 * restart) or the second's; an alert produced twice carries the same AlertId. */
 	size_t nfirst = 0;
-	char **first = calloc(CAP_MAX, sizeof *first);
+	char **first = calloc(AW_TEST_CAPTURE_MAX, sizeof *first);
 	tee = aw_test_read(teepath, NULL);
-	for (char *line = tee, *nl; line && *line && nfirst < CAP_MAX; line = nl ? nl + 1 : NULL) {
+	for (char *line = tee, *nl; line && *line && nfirst < AW_TEST_CAPTURE_MAX;
+	     line = nl ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
 		first[nfirst++] = nl ? strndup(line, (size_t)(nl - line)) : strdup(line);
 	}
 	free(tee);
 	for (int i = 1; i <= 10; i++) {
 		item_id(id, 'd', i);
-		ck_assert_msg(events_of(g_cap.recs, g_cap.n, id) >= 1,
+		ck_assert_msg(events_of(aw_test_cap.recs, aw_test_cap.n, id) >= 1,
 			      "%s lost (first run had it %zu times)", id,
 			      events_of(first, nfirst, id));
 	}
 	/* the second run read the overlap again and recognised the first run's records */
-	ck_assert_double_ge(metric(&h, "aiwatch_loganalytics_duplicates_total{input=\"la\"}"), 8);
+	ck_assert_double_ge(
+	    aw_test_harness_metric(&h, "aiwatch_loganalytics_duplicates_total{input=\"la\"}"), 8);
 	json_object *map = json_object_new_object();
 	alert_ids(first, nfirst, map);
-	alert_ids(g_cap.recs, g_cap.n, map);
+	alert_ids(aw_test_cap.recs, aw_test_cap.n, map);
 	ck_assert_int_eq(json_object_object_length(map), 6); /* d1 d3 d5 d7 d9 d10 */
 	json_object_put(map);
 	for (size_t i = 0; i < nfirst; i++)
 		free(first[i]);
 	free(first);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 	free(teepath);
 	free(yaml);
 	free(cfg);
@@ -982,7 +771,7 @@ END_TEST
 
 START_TEST(malformed_rows_counted_and_logged)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	int64_t t0 = aw_la_now_ticks();
 	char *rows = NULL, id[40], *yaml, *cfg, *a = iso(t0 - 2 * SEC);
 
@@ -1024,13 +813,19 @@ START_TEST(malformed_rows_counted_and_logged)
 
 	ck_assert_uint_eq(count_events(), 2);
 	ck_assert_double_eq(
-	    metric(&h, "aiwatch_events_skipped_total{input=\"la\",reason=\"column_count\"}"), 1);
+	    aw_test_harness_metric(
+		&h, "aiwatch_events_skipped_total{input=\"la\",reason=\"column_count\"}"),
+	    1);
 	ck_assert_double_eq(
-	    metric(&h, "aiwatch_events_skipped_total{input=\"la\",reason=\"bad_json\"}"), 2);
+	    aw_test_harness_metric(
+		&h, "aiwatch_events_skipped_total{input=\"la\",reason=\"bad_json\"}"),
+	    2);
 	ck_assert_double_eq(
-	    metric(&h, "aiwatch_events_skipped_total{input=\"la\",reason=\"bad_datetime\"}"), 1);
+	    aw_test_harness_metric(
+		&h, "aiwatch_events_skipped_total{input=\"la\",reason=\"bad_datetime\"}"),
+	    1);
 	/* each logged once (re-reads of the overlap are recognised), naming table and id */
-	char *log = log_text();
+	char *log = aw_test_log();
 	ck_assert_ptr_nonnull(
 	    strstr(log, "table=AzureDiagnostics _ItemId=m0000000-0000-4000-8000-000000000001 "
 			"reason=column_count"));
@@ -1048,7 +843,7 @@ START_TEST(malformed_rows_counted_and_logged)
 		lines++;
 	ck_assert_uint_eq(lines, 4);
 	free(log);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 	free(a);
 	free(yaml);
 	free(rows);
@@ -1059,7 +854,7 @@ END_TEST
 
 START_TEST(throttled_query_is_ridden_out)
 {
-	struct harness h;
+	struct aw_test_harness h;
 	int64_t t0 = aw_la_now_ticks();
 	char *rows = NULL, id[40], *yaml, *cfg;
 	long st;
@@ -1081,7 +876,8 @@ START_TEST(throttled_query_is_ridden_out)
 	wait_events(&h, 3);
 	run_for(&h, 0, 600);
 	ck_assert_uint_eq(count_events(), 3);
-	ck_assert_double_ge(metric(&h, "aiwatch_loganalytics_retries_total{input=\"la\"}"), 1);
+	ck_assert_double_ge(
+	    aw_test_harness_metric(&h, "aiwatch_loganalytics_retries_total{input=\"la\"}"), 1);
 	/* the second attempt waited for Retry-After */
 	json_object *log = emu_queries(), *t;
 	ck_assert_uint_ge(json_object_array_length(log), 2);
@@ -1090,7 +886,7 @@ START_TEST(throttled_query_is_ridden_out)
 	ck_assert(json_object_object_get_ex(json_object_array_get_idx(log, 1), "time_ms", &t));
 	ck_assert_int_ge(json_object_get_int64(t) - first, 990);
 	json_object_put(log);
-	h_stop(&h);
+	aw_test_harness_stop(&h);
 	free(yaml);
 	free(rows);
 	free(cfg);
@@ -1100,8 +896,8 @@ END_TEST
 
 START_TEST(readiness_follows_the_last_poll)
 {
-	struct harness h;
-	char *yaml, *cfg, why[256], *sub;
+	struct aw_test_harness h;
+	char *yaml, *cfg, why[256];
 	long st;
 
 	/* a workspace with no data answers 204, a body-less 200 is empty: no rows, and
@@ -1118,12 +914,7 @@ START_TEST(readiness_follows_the_last_poll)
 			      "{\"workspace\":\"" WS "\",\"empty\":1}", &st));
 	ck_assert_int_eq(st, 200);
 	/* a corrupt checkpoint: a warning, and a start from the look-back */
-	ck_assert_int_ge(asprintf(&sub, "%s/inputs", statedir), 0);
-	ck_assert_int_eq(mkdir(sub, 0700), 0);
-	free(sub);
-	ck_assert_int_ge(asprintf(&sub, "%s/inputs/la", statedir), 0);
-	ck_assert_int_eq(mkdir(sub, 0700), 0);
-	free(aw_test_write(sub, "checkpoint", "garbage", 0600));
+	aw_test_put_input_state("la", "checkpoint", "garbage");
 	yaml = input_yaml(NULL);
 	h_start(&h, yaml);
 	ck_assert_int_eq(aw_pipeline_ready(h.p, why, sizeof why), 0);
@@ -1141,12 +932,11 @@ START_TEST(readiness_follows_the_last_poll)
 	ck_assert_msg(aw_pipeline_ready(h.p, why, sizeof why) == 1, "%s", why);
 	run_for(&h, 0, 700);
 	ck_assert_msg(aw_pipeline_ready(h.p, why, sizeof why) == 1, "%s", why);
-	assert_logged("workspace has no data (204); no rows");
-	assert_logged("empty answer (200); no rows");
-	assert_logged("ignoring checkpoint; starting from lookback");
-	assert_logged("query failed; polling again later");
-	h_stop(&h);
-	free(sub);
+	aw_test_assert_logged("workspace has no data (204); no rows");
+	aw_test_assert_logged("empty answer (200); no rows");
+	aw_test_assert_logged("ignoring checkpoint; starting from lookback");
+	aw_test_assert_logged("query failed; polling again later");
+	aw_test_harness_stop(&h);
 	free(yaml);
 	free(cfg);
 	aw_test_emu_stop(&emu);
@@ -1201,6 +991,7 @@ static Suite *suite(void)
 	tcase_add_test(pure, config_errors_name_the_key);
 	tcase_add_test(pure, limiter_keeps_five_in_flight_and_two_hundred_per_window);
 	suite_add_tcase(s, pure);
+	aw_test_harness_fixture(tc);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, late_records_evaluated_exactly_once);

@@ -4,23 +4,17 @@
  * without a plan stands for included), a failed read that makes a check unknown
  * rather than passing, management group scope, a throttled page, the max_resources
  * ceiling, and closing in the middle of a read. */
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "azure.h"
-#include "config.h"
-#include "log.h"
+#include "plugin_harness.h"
 #include "posture.h"
 #include "posture_conf.h"
-#include "testutil.h"
 
-#define TENANT	"00000000-0000-0000-0000-0000000000aa"
 #define S1	"11111111-1111-1111-1111-111111111111"
 #define S2	"22222222-2222-2222-2222-222222222222"
 #define S3	"33333333-3333-3333-3333-333333333333"
@@ -40,42 +34,21 @@
 #define PRICING(sub) "/subscriptions/" sub "/providers/Microsoft.Security/pricings/AI"
 
 static struct aw_test_emu g_emu;
-static char *dir, *logpath;
-static int logfd = -1;
 
 /* --- harness: a loop, the Azure services, one collector ------------------------------- */
 
 struct harness {
-	uv_loop_t loop;
-	struct aw_metrics *metrics;
-	struct aw_azure *az;
-	struct aw_azure_conf azc;
-	char authority[64];
+	struct aw_test_harness run; /* the loop, its metrics and the Azure services */
 	struct aw_posture_scope scope;
 	struct aw_posture_collect_conf cc;
 	struct aw_posture_collector *c;
 	struct aw_posture_inventory *inv;
 	unsigned ndone;
-	bool closed, az_closed;
+	bool closed;
 };
 
-static void setup(void)
-{
-	dir = aw_test_tmpdir();
-	ck_assert_int_ge(asprintf(&logpath, "%s/log.txt", dir), 0);
-	logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	ck_assert_int_ge(logfd, 0);
-	aw_log_set_fd(logfd);
-}
-
-static void teardown(void)
-{
-	aw_log_set_fd(2);
-	close(logfd);
-	aw_test_rmtree(dir);
-	free(dir);
-	free(logpath);
-}
+/* The loop, its metrics and the Azure services against the emulator: no pipeline. */
+static const struct aw_test_harness_conf g_hc = {.emu = &g_emu};
 
 static void strlist(struct aw_strlist *l, const char *a, const char *b)
 {
@@ -98,25 +71,12 @@ static void strlist_free(struct aw_strlist *l)
 
 static void h_start(struct harness *h)
 {
-	struct aw_error err = {{0}};
-
 	memset(h, 0, sizeof *h);
-	ck_assert_int_eq(uv_loop_init(&h->loop), 0);
-	h->metrics = aw_metrics_new();
-	snprintf(h->authority, sizeof h->authority, "%s", g_emu.base);
-	h->azc.credential.kind = "client_secret";
-	h->azc.credential.tenant_id = TENANT;
-	h->azc.credential.client_id = "app1";
-	h->azc.credential.client_secret.value = "s3cr3t-client";
-	h->azc.credential.authority_host = h->authority;
-	h->azc.credential.refresh_before_ms = 300000;
-	h->azc.insecure_http_for_tests = true;
-	ck_assert_msg(aw_azure_start(&h->loop, &h->azc, h->metrics, &h->az, &err) == 0, "%s",
-		      err.msg);
+	aw_test_harness_start(&h->run, &g_hc, NULL);
 	h->cc = (struct aw_posture_collect_conf){
-	    .loop = &h->loop,
-	    .http = aw_azure_http(h->az),
-	    .bearer = aw_credential_bearer(aw_azure_credential(h->az), AW_POSTURE_SCOPE_ARM),
+	    .loop = &h->run.loop,
+	    .http = aw_azure_http(h->run.azure),
+	    .bearer = aw_credential_bearer(aw_azure_credential(h->run.azure), AW_POSTURE_SCOPE_ARM),
 	    .component = "posture-test",
 	    .arm_endpoint = g_emu.base,
 	    .scope = &h->scope,
@@ -140,11 +100,6 @@ static void closed_cb(void *ud)
 	((struct harness *)ud)->closed = true;
 }
 
-static void az_closed_cb(void *ud)
-{
-	((struct harness *)ud)->az_closed = true;
-}
-
 /* One collection with h->cc; returns the inventory (owned by h) and its duration. */
 static struct aw_posture_inventory *collect(struct harness *h, double *seconds)
 {
@@ -162,7 +117,7 @@ static struct aw_posture_inventory *collect(struct harness *h, double *seconds)
 		ck_assert_msg(strstr(err.msg, "already running"), "%s", err.msg);
 	}
 	while (h->ndone < want)
-		uv_run(&h->loop, UV_RUN_ONCE);
+		uv_run(&h->run.loop, UV_RUN_ONCE);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	if (seconds)
 		*seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
@@ -177,17 +132,12 @@ static void h_stop(struct harness *h)
 	if (h->c) {
 		aw_posture_collector_close(h->c, closed_cb, h);
 		while (!h->closed)
-			uv_run(&h->loop, UV_RUN_ONCE);
+			uv_run(&h->run.loop, UV_RUN_ONCE);
 	}
-	aw_azure_close(h->az, az_closed_cb, h);
-	while (!h->az_closed)
-		uv_run(&h->loop, UV_RUN_ONCE);
-	uv_run(&h->loop, UV_RUN_NOWAIT);
-	ck_assert_int_eq(uv_loop_close(&h->loop), 0);
+	aw_test_harness_stop(&h->run);
 	aw_posture_inventory_free(h->inv);
 	strlist_free(&h->scope.subscriptions);
 	strlist_free(&h->scope.management_groups);
-	aw_metrics_free(h->metrics);
 }
 
 /* --- the inventory --------------------------------------------------------------------- */
@@ -273,76 +223,13 @@ static void count_results(void *ud, const struct aw_posture_result *r)
 
 static void emu_start(const char *estate, const char *arm)
 {
-	char *cfg;
-
-	ck_assert_int_ge(asprintf(&cfg,
-				  "{\"tenant_id\":\"" TENANT "\","
-				  "\"clients\":[{\"client_id\":\"app1\",\"client_secret\":"
-				  "\"s3cr3t-client\"}],\"estate\":%s%s%s}",
-				  estate, arm ? ",\"arm\":" : "", arm ? arm : ""),
-			 0);
-	aw_test_emu_start(&g_emu, cfg);
-	free(cfg);
+	aw_test_emu_start_azure(&g_emu, "\"estate\":%s%s%s", estate, arm ? ",\"arm\":" : "",
+				arm ? arm : "");
 }
 
-static void emu_fault(const char *json)
-{
-	long st = 0;
-	char *r = aw_test_emu_call(&g_emu, "POST", "/_emulator/faults", json, &st);
-	ck_assert_msg(st == 200, "fault refused: %s", r);
-	free(r);
-}
-
-/* The logged requests whose path starts with prefix and, when given, contains `part`. */
 static size_t emu_requests(const char *prefix, const char *part)
 {
-	long st = 0;
-	char path[512];
-	char *r;
-	json_object *a;
-	size_t n = 0;
-
-	snprintf(path, sizeof path, "/_emulator/requests?path=%s", prefix);
-	r = aw_test_emu_call(&g_emu, "GET", path, NULL, &st);
-	ck_assert_int_eq(st, 200);
-	a = json_tokener_parse(r);
-	ck_assert_ptr_nonnull(a);
-	for (size_t i = 0; i < json_object_array_length(a); i++) {
-		const char *p = str_of(json_object_array_get_idx(a, i), "path");
-		if (!part || (p && strstr(p, part)))
-			n++;
-	}
-	json_object_put(a);
-	free(r);
-	return n;
-}
-
-static char *emu_get(const char *path)
-{
-	long st = 0;
-	char *r = aw_test_emu_call(&g_emu, "GET", path, NULL, &st);
-	ck_assert_int_eq(st, 200);
-	return r;
-}
-
-static size_t occurrences(const char *hay, const char *needle)
-{
-	size_t n = 0;
-
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
-static size_t log_count(const char *what)
-{
-	char *s = aw_test_read(logpath, NULL);
-	size_t n;
-
-	ck_assert_ptr_nonnull(s);
-	n = occurrences(s, what);
-	free(s);
-	return n;
+	return aw_test_emu_requests(&g_emu, prefix, part);
 }
 
 /* Fixtures, as ARM holds them. */
@@ -436,12 +323,12 @@ START_TEST(estate_of_2500_resources_over_three_pages)
 	/* Three Resource Graph pages (1000, 1000, 500): one query and two $skipTokens;
 	 * one listing and one settings read per account, one plan read. */
 	ck_assert_uint_eq(emu_requests(RG_PATH, NULL), 3);
-	char *log = emu_get("/_emulator/requests?path=" RG_PATH);
-	ck_assert_uint_eq(occurrences(log, "\\\"$skipToken\\\""), 2);
-	ck_assert_uint_eq(occurrences(log, "\\\"$top\\\":1000"), 3);
-	ck_assert_uint_eq(occurrences(log, "\\\"resultFormat\\\":\\\"objectArray\\\""), 3);
-	ck_assert_uint_eq(occurrences(log, "resources | where type in~ ("), 3);
-	ck_assert_uint_eq(occurrences(log, "order by id asc"), 3);
+	char *log = aw_test_emu_get(&g_emu, "/_emulator/requests?path=" RG_PATH);
+	ck_assert_uint_eq(aw_test_occurrences(log, "\\\"$skipToken\\\""), 2);
+	ck_assert_uint_eq(aw_test_occurrences(log, "\\\"$top\\\":1000"), 3);
+	ck_assert_uint_eq(aw_test_occurrences(log, "\\\"resultFormat\\\":\\\"objectArray\\\""), 3);
+	ck_assert_uint_eq(aw_test_occurrences(log, "resources | where type in~ ("), 3);
+	ck_assert_uint_eq(aw_test_occurrences(log, "order by id asc"), 3);
 	free(log);
 	ck_assert_uint_eq(emu_requests("/subscriptions/" S1 "/resourceGroups/rg-gen/", "/deployments"), 2500);
 	ck_assert_uint_eq(emu_requests("/subscriptions/" S1 "/resourceGroups/rg-gen/",
@@ -461,7 +348,7 @@ START_TEST(estate_of_2500_resources_over_three_pages)
 	struct one_result r = result_of(inv, "/subscriptions/" S1 "/resourceGroups/rg-gen/providers/"
 					"Microsoft.CognitiveServices/accounts/aoai-01234", "AIW-CS-008");
 	ck_assert_int_eq(r.status, AW_POSTURE_PASS);
-	ck_assert_uint_eq(log_count("msg=\"estate read\""), 1);
+	ck_assert_uint_eq(aw_test_log_count("msg=\"estate read\""), 1);
 	printf("posture: 2,500 resources, 2,500 children, 5,004 requests read in %.2f s\n", secs);
 	h_stop(&h);
 	aw_test_emu_stop(&g_emu);
@@ -477,9 +364,9 @@ START_TEST(children_settings_and_plans)
 	emu_start(SMALL_ESTATE, NULL);
 	/* S3 holds no AI resource and has no plan at all: ARM answers 404, which the
 	 * collector stands in for with the Free tier. */
-	emu_fault("{\"path\":\"" PRICING(S3) "\",\"status\":404,\"body\":"
-		  "\"{\\\"error\\\":{\\\"code\\\":\\\"ResourceNotFound\\\","
-		  "\\\"message\\\":\\\"no plan\\\"}}\"}");
+	aw_test_emu_fault(&g_emu, "{\"path\":\"" PRICING(S3) "\",\"status\":404,\"body\":"
+				  "\"{\\\"error\\\":{\\\"code\\\":\\\"ResourceNotFound\\\","
+				  "\\\"message\\\":\\\"no plan\\\"}}\"}");
 	h_start(&h);
 	strlist(&h.scope.subscriptions, S1, S2);
 	h.scope.subscriptions.v[h.scope.subscriptions.n++] = strdup(S3);
@@ -583,9 +470,9 @@ START_TEST(failed_reads_make_checks_unknown)
 		  "\"acct2\":{\"id\":\"" ACCT(S1, "aoai2") "\",\"name\":\"aoai2\","
 		  "\"type\":\"Microsoft.CognitiveServices/accounts\"," ACCOUNT_OK ","
 		  "\"_emu\":{\"diagnosticSettings\":" DIAG_OK "}}}}", NULL);
-	emu_fault("{\"path\":\"" PRICING(S1) "\",\"status\":403,\"body\":"
-		  "\"{\\\"error\\\":{\\\"code\\\":\\\"AuthorizationFailed\\\","
-		  "\\\"message\\\":\\\"no access to plans\\\"}}\"}");
+	aw_test_emu_fault(&g_emu, "{\"path\":\"" PRICING(S1) "\",\"status\":403,\"body\":"
+				  "\"{\\\"error\\\":{\\\"code\\\":\\\"AuthorizationFailed\\\","
+				  "\\\"message\\\":\\\"no access to plans\\\"}}\"}");
 	h_start(&h);
 	inv = collect(&h, NULL);
 	/* Settings and plans do not decide what exists: the inventory is still complete. */
@@ -615,7 +502,8 @@ START_TEST(failed_reads_make_checks_unknown)
 			 "pricing: HTTP 403 AuthorizationFailed: no access to plans");
 	r = result_of(inv, PRICING(S1), "AIW-DEF-001");
 	ck_assert_int_eq(r.status, AW_POSTURE_UNKNOWN);
-	ck_assert_uint_eq(log_count("read failed; the checks that need it report unknown"), 2);
+	ck_assert_uint_eq(aw_test_log_count("read failed; the checks that need it report unknown"),
+			  2);
 
 	/* A child listing that fails: children may be missing, so the inventory is not
 	 * complete, and the parent says why. */
@@ -650,7 +538,7 @@ START_TEST(management_group_scope)
 	ck_assert_uint_eq(json_object_array_length(inv->resources), 2);
 	ck_assert_ptr_nonnull(element(inv, WS(S2, "ml2")));
 	ck_assert_ptr_nonnull(element(inv, PRICING(S2)));
-	char *log = emu_get("/_emulator/requests?path=" RG_PATH);
+	char *log = aw_test_emu_get(&g_emu, "/_emulator/requests?path=" RG_PATH);
 	ck_assert_msg(strstr(log, "\\\"managementGroups\\\":[\\\"mg-ai\\\"]"), "%s", log);
 	ck_assert_ptr_null(strstr(log, "\\\"subscriptions\\\""));
 	free(log);
@@ -679,10 +567,11 @@ START_TEST(throttled_page_still_completes)
 		  "\"properties\":{\"enablePurgeProtection\":true}}]}", NULL);
 	/* The first page answers as usual (a fault that only adds a header), the second
 	 * is throttled twice with Retry-After, then answered. */
-	emu_fault("[{\"path\":\"" RG_PATH "\",\"headers\":{\"x-test\":\"1\"}},"
-		  "{\"path\":\"" RG_PATH "\",\"status\":429,\"retry_after_s\":1,\"times\":2,"
-		  "\"body\":\"{\\\"error\\\":{\\\"code\\\":\\\"RateLimiting\\\","
-		  "\\\"message\\\":\\\"throttled\\\"}}\"}]");
+	aw_test_emu_fault(&g_emu, "[{\"path\":\"" RG_PATH "\",\"headers\":{\"x-test\":\"1\"}},"
+				  "{\"path\":\"" RG_PATH "\",\"status\":429,\"retry_after_s\":1,"
+				  "\"times\":2,"
+				  "\"body\":\"{\\\"error\\\":{\\\"code\\\":\\\"RateLimiting\\\","
+				  "\\\"message\\\":\\\"throttled\\\"}}\"}]");
 	h_start(&h);
 	h.cc.page_size = 10;
 	h.cc.children = false;
@@ -690,8 +579,8 @@ START_TEST(throttled_page_still_completes)
 	ck_assert_msg(inv->complete, "%s", inv->error);
 	ck_assert_uint_eq(count_type(inv, "Microsoft.KeyVault/vaults"), 25);
 	ck_assert_uint_eq(emu_requests(RG_PATH, NULL), 5); /* 3 pages + 2 throttled */
-	char *log = emu_get("/_emulator/requests?path=" RG_PATH);
-	ck_assert_uint_eq(occurrences(log, "\\\"$top\\\":10"), 5);
+	char *log = aw_test_emu_get(&g_emu, "/_emulator/requests?path=" RG_PATH);
+	ck_assert_uint_eq(aw_test_occurrences(log, "\\\"$top\\\":10"), 5);
 	free(log);
 	h_stop(&h);
 	aw_test_emu_stop(&g_emu);
@@ -726,7 +615,7 @@ START_TEST(max_resources_is_a_ceiling)
 			noted++;
 	}
 	ck_assert_uint_ge(noted, 1);
-	ck_assert_uint_eq(log_count("the estate is larger than max_resources"), 1);
+	ck_assert_uint_eq(aw_test_log_count("the estate is larger than max_resources"), 1);
 
 	/* The ceiling met on the first page, before any child listing has started, with
 	 * one slot: every queued listing is skipped (and says so), the rest still runs. */
@@ -748,10 +637,6 @@ START_TEST(max_resources_is_a_ceiling)
 }
 END_TEST
 
-static void tick(uv_timer_t *t)
-{
-}
-
 static void never(void *ud, struct aw_posture_inventory *inv)
 {
 	ck_abort_msg("done() after close");
@@ -761,22 +646,15 @@ START_TEST(close_while_reading)
 {
 	struct harness h;
 	struct aw_error err = {{0}};
-	uv_timer_t t;
 
 	emu_start(SMALL_ESTATE, NULL);
 	/* Every settings read takes 3 s: close in the middle of them. */
-	emu_fault("{\"path\":\"/subscriptions/\",\"delay_ms\":3000,\"times\":100}");
+	aw_test_emu_fault(&g_emu, "{\"path\":\"/subscriptions/\",\"delay_ms\":3000,\"times\":100}");
 	h_start(&h);
 	strlist(&h.scope.subscriptions, S1, NULL);
 	ck_assert_int_eq(aw_posture_collector_new(&h.cc, &h.c, &err), 0);
 	ck_assert_int_eq(aw_posture_collect(h.c, never, &h, &err), 0);
-	uv_timer_init(&h.loop, &t);
-	uv_timer_start(&t, tick, 5, 5);
-	uv_update_time(&h.loop);
-	uint64_t until = uv_now(&h.loop) + 800;
-	while (uv_now(&h.loop) < until && uv_run(&h.loop, UV_RUN_ONCE))
-		;
-	uv_close((uv_handle_t *)&t, NULL);
+	aw_test_run_until(&h.run.loop, NULL, NULL, 800);
 	ck_assert(aw_posture_collecting(h.c));
 	ck_assert_uint_eq(emu_requests(RG_PATH, NULL), 1);
 	h_stop(&h);
@@ -853,7 +731,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("posture_collect");
 	TCase *t = tcase_create("emulator");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	aw_test_harness_fixture(t);
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, estate_of_2500_resources_over_three_pages);
 	tcase_add_test(t, children_settings_and_plans);

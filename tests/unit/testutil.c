@@ -109,8 +109,9 @@ int aw_test_run(Suite *s)
 
 /* --- driving the real aiwatchd ------------------------------------------------------ */
 
-#include <curl/curl.h>
+#include <json-c/json.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -215,68 +216,151 @@ void aw_test_daemon_free(struct aw_test_daemon *d)
 	d->log_path = NULL;
 }
 
-struct body_buf {
-	char *p;
-	size_t n;
-};
+/* --- HTTP -------------------------------------------------------------------------- */
 
-static size_t body_write(char *data, size_t size, size_t nmemb, void *ud)
+/* No answer a test asks for comes near this: a runaway one fails the test. */
+#define AW_TEST_HTTP_MAX_BYTES (256u * 1024 * 1024)
+
+static size_t grow(char **buf, size_t *len, const char *p, size_t n)
 {
-	struct body_buf *b = ud;
-	size_t len = size * nmemb;
-	char *np = realloc(b->p, b->n + len + 1);
+	char *nb;
 
-	if (!np)
-		return 0;
-	memcpy(np + b->n, data, len);
-	b->n += len;
-	np[b->n] = '\0';
-	b->p = np;
-	return len;
+	ck_assert_msg(*len + n <= AW_TEST_HTTP_MAX_BYTES, "an HTTP answer of more than %u bytes",
+		      AW_TEST_HTTP_MAX_BYTES);
+	nb = realloc(*buf, *len + n + 1);
+	ck_assert_ptr_nonnull(nb);
+	*buf = nb;
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return n;
+}
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+	struct aw_test_resp *r = ud;
+
+	return grow(&r->body, &r->len, p, sz * n);
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+	struct aw_test_resp *r = ud;
+
+	return grow(&r->headers, &r->hlen, p, sz * n);
+}
+
+void aw_test_http(const char *method, const char *url, const char *const *headers, const char *body,
+		  long timeout_ms, struct aw_test_resp *r)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hl = NULL;
+
+	memset(r, 0, sizeof *r);
+	ck_assert_ptr_nonnull(c);
+	for (; headers && *headers; headers++)
+		hl = curl_slist_append(hl, *headers);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	r->rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r->secs);
+	if (!r->body)
+		grow(&r->body, &r->len, "", 0);
+	if (!r->headers)
+		grow(&r->headers, &r->hlen, "", 0);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+}
+
+void aw_test_resp_free(struct aw_test_resp *r)
+{
+	free(r->body);
+	free(r->headers);
+	memset(r, 0, sizeof *r);
+}
+
+char *aw_test_resp_header(const struct aw_test_resp *r, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *line = r->headers;
+	char *found = NULL;
+
+	while (line && *line) {
+		const char *end = strstr(line, "\r\n");
+		size_t ll = end ? (size_t)(end - line) : strlen(line);
+
+		if (ll > nl && !strncasecmp(line, name, nl) && line[nl] == ':') {
+			const char *v = line + nl + 1;
+
+			while (*v == ' ')
+				v++;
+			free(found);
+			found = strndup(v, (size_t)(line + ll - v));
+		}
+		line = end ? end + 2 : NULL;
+	}
+	return found;
 }
 
 long aw_test_http_get(unsigned port, const char *path, char **body)
 {
 	char url[256];
-	struct body_buf b = {0};
-	long status = 0;
-	CURL *c = curl_easy_init();
+	struct aw_test_resp r;
+	long status;
 
-	ck_assert_ptr_nonnull(c);
 	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	if (body)
-		*body = b.p ? b.p : strdup("");
-	else
-		free(b.p);
+	aw_test_http("GET", url, NULL, NULL, 5000, &r);
+	status = r.rc == CURLE_OK ? r.status : 0;
+	if (body) {
+		*body = r.body;
+		r.body = NULL;
+	}
+	aw_test_resp_free(&r);
 	return status;
+}
+
+double aw_test_metric_in(const char *text, const char *series)
+{
+	size_t sl = strlen(series);
+
+	for (const char *line = text; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		if (strncmp(line, series, sl) == 0 && line[sl] == ' ')
+			return strtod(line + sl + 1, NULL);
+	}
+	return -1;
 }
 
 double aw_test_metric(unsigned port, const char *series)
 {
-	char *body = NULL, *line;
+	char *body = NULL;
 	double v = -1;
-	size_t sl = strlen(series);
 
-	if (aw_test_http_get(port, "/metrics", &body) != 200) {
-		free(body);
-		return -1;
-	}
-	for (line = body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-		if (strncmp(line, series, sl) == 0 && line[sl] == ' ') {
-			v = strtod(line + sl + 1, NULL);
-			break;
-		}
-	}
+	if (aw_test_http_get(port, "/metrics", &body) == 200)
+		v = aw_test_metric_in(body, series);
 	free(body);
 	return v;
+}
+
+size_t aw_test_occurrences(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
 }
 
 size_t aw_test_count_lines(const char *path)
@@ -358,50 +442,109 @@ void aw_test_emu_stop(struct aw_test_emu *e)
 	}
 }
 
-struct emu_buf {
-	char *p;
-	size_t n;
-};
-
-static size_t emu_body(char *data, size_t sz, size_t nm, void *ud)
-{
-	struct emu_buf *b = ud;
-	char *np = realloc(b->p, b->n + sz * nm + 1);
-
-	if (!np)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->n, data, sz * nm);
-	b->n += sz * nm;
-	b->p[b->n] = '\0';
-	return sz * nm;
-}
-
 char *aw_test_emu_call(const struct aw_test_emu *e, const char *method, const char *path,
 		       const char *body, long *status)
 {
-	CURL *c = curl_easy_init();
-	struct emu_buf b = {calloc(1, 1), 0};
 	char url[1024];
-	long st = 0;
+	struct aw_test_resp r;
+	char *answer;
 
-	ck_assert_ptr_nonnull(c);
-	ck_assert_ptr_nonnull(b.p);
 	snprintf(url, sizeof url, "%s%s", e->base, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	if (body)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, emu_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
-	curl_easy_cleanup(c);
+	aw_test_http(method, url, NULL, body, 10000, &r);
+	ck_assert_int_eq(r.rc, CURLE_OK);
 	if (status)
-		*status = st;
-	return b.p;
+		*status = r.status;
+	answer = r.body;
+	r.body = NULL;
+	aw_test_resp_free(&r);
+	return answer;
+}
+
+void aw_test_emu_post(const struct aw_test_emu *e, const char *path, const char *json)
+{
+	long st = 0;
+	char *r = aw_test_emu_call(e, "POST", path, json, &st);
+
+	ck_assert_msg(st == 200, "POST %s refused (%ld): %s", path, st, r);
+	free(r);
+}
+
+void aw_test_emu_configure(const struct aw_test_emu *e, const char *patch)
+{
+	aw_test_emu_post(e, "/_emulator/config", patch);
+}
+
+void aw_test_emu_fault(const struct aw_test_emu *e, const char *fault)
+{
+	aw_test_emu_post(e, "/_emulator/faults", fault);
+}
+
+void aw_test_emu_reset(const struct aw_test_emu *e)
+{
+	aw_test_emu_post(e, "/_emulator/reset", "");
+}
+
+char *aw_test_emu_get(const struct aw_test_emu *e, const char *path)
+{
+	long st = 0;
+	char *r = aw_test_emu_call(e, "GET", path, NULL, &st);
+
+	ck_assert_msg(st == 200, "GET %s -> %ld %s", path, st, r);
+	return r;
+}
+
+json_object *aw_test_emu_request_log(const struct aw_test_emu *e, const char *prefix)
+{
+	char path[512];
+	char *text;
+	json_object *log;
+
+	snprintf(path, sizeof path, "/_emulator/requests?path=%s", prefix);
+	text = aw_test_emu_get(e, path);
+	log = json_tokener_parse(text);
+	ck_assert_msg(log && json_object_is_type(log, json_type_array),
+		      "the request log is not a JSON array: %s", text);
+	free(text);
+	return log;
+}
+
+size_t aw_test_emu_requests(const struct aw_test_emu *e, const char *prefix, const char *part)
+{
+	json_object *log = aw_test_emu_request_log(e, prefix), *p;
+	size_t n = 0;
+
+	for (size_t i = 0; i < json_object_array_length(log); i++) {
+		json_object *entry = json_object_array_get_idx(log, i);
+		if (!part || (json_object_object_get_ex(entry, "path", &p) &&
+			      strstr(json_object_get_string(p), part)))
+			n++;
+	}
+	json_object_put(log);
+	return n;
+}
+
+char *aw_test_imds_token(const char *base, const char *resource)
+{
+	static const char *const meta[] = {"Metadata: true", NULL};
+	char *esc = curl_easy_escape(NULL, resource, 0), url[1024], *tok;
+	struct aw_test_resp r;
+	json_object *j, *v;
+
+	ck_assert_ptr_nonnull(esc);
+	snprintf(url, sizeof url,
+		 "%s/metadata/identity/oauth2/token?api-version=2018-02-01&resource=%s", base, esc);
+	curl_free(esc);
+	aw_test_http("GET", url, meta, NULL, 30000, &r);
+	ck_assert_msg(r.rc == CURLE_OK && r.status == 200, "IMDS token for %s: %ld %s", resource,
+		      r.status, r.body);
+	j = json_tokener_parse(r.body);
+	ck_assert_msg(j && json_object_object_get_ex(j, "access_token", &v),
+		      "no access_token in the IMDS answer");
+	tok = strdup(json_object_get_string(v));
+	ck_assert_ptr_nonnull(tok);
+	json_object_put(j);
+	aw_test_resp_free(&r);
+	return tok;
 }
 
 /* --- running aiwatchd to completion ---------------------------------------------- */

@@ -4,6 +4,7 @@
 #define AW_TESTUTIL_H
 
 #include <check.h>
+#include <curl/curl.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -18,6 +19,11 @@ char *aw_test_write(const char *dir, const char *name, const char *content, mode
 char *aw_test_read(const char *path, size_t *len);
 /* Path of a file in the source tree ($AW_SRCDIR/rel), malloc'd. */
 char *aw_test_srcpath(const char *rel);
+/* How many times needle occurs in hay (occurrences do not overlap). */
+size_t aw_test_occurrences(const char *hay, const char *needle);
+/* Value of the first line of a Prometheus text that is `series`, a space and a value
+ * (series is the exact text up to the value), or -1 when there is none. */
+double aw_test_metric_in(const char *text, const char *series);
 
 /* Runs the suite with CK_FORK (unless CK_FORK=no), prints results, returns the exit
  * status for main(). */
@@ -48,6 +54,26 @@ unsigned aw_test_daemon_port(struct aw_test_daemon *d);
  * (then it is killed), or 128+signal when killed by a signal. */
 int aw_test_daemon_stop(struct aw_test_daemon *d, int sig, int timeout_ms);
 void aw_test_daemon_free(struct aw_test_daemon *d);
+
+/* --- HTTP (blocking, libcurl, never through a proxy) ----------------------------------- */
+
+struct aw_test_resp {
+	CURLcode rc; /* of curl_easy_perform */
+	long status; /* 0 when nothing was answered */
+	char *body;  /* always allocated, NUL-terminated */
+	size_t len;
+	char *headers; /* the raw header lines, always allocated */
+	size_t hlen;
+	double secs; /* total time */
+};
+
+/* One request: `headers` is NULL-terminated ("Name: value") or NULL, `body` may be
+ * NULL. Never asserts on the outcome: the caller looks at r->rc and r->status. */
+void aw_test_http(const char *method, const char *url, const char *const *headers, const char *body,
+		  long timeout_ms, struct aw_test_resp *r);
+void aw_test_resp_free(struct aw_test_resp *r);
+/* Value of response header `name` (the last one, any case), malloc'd; NULL when absent. */
+char *aw_test_resp_header(const struct aw_test_resp *r, const char *name);
 
 /* GET http://127.0.0.1:port/path; returns the HTTP status (0 on connection failure) and
  * the body (malloc'd) in *body when body is non-NULL. */
@@ -85,5 +111,23 @@ void aw_test_emu_stop(struct aw_test_emu *e);
  * and the status in *status. */
 char *aw_test_emu_call(const struct aw_test_emu *e, const char *method, const char *path,
 		       const char *body, long *status);
+/* POST a control request and assert it was taken. */
+void aw_test_emu_post(const struct aw_test_emu *e, const char *path, const char *json);
+/* The control requests tests make most: a JSON merge patch of the config, a fault (or
+ * an array of them) to queue, and a reset (request log and queued faults). */
+void aw_test_emu_configure(const struct aw_test_emu *e, const char *patch);
+void aw_test_emu_fault(const struct aw_test_emu *e, const char *fault);
+void aw_test_emu_reset(const struct aw_test_emu *e);
+/* GET a control route and assert 200; the body, malloc'd. */
+char *aw_test_emu_get(const struct aw_test_emu *e, const char *path);
+/* The request log: the entries whose path starts with prefix, as a JSON array (release
+ * it with json_object_put). */
+struct json_object;
+struct json_object *aw_test_emu_request_log(const struct aw_test_emu *e, const char *prefix);
+/* How many logged requests have a path that starts with prefix and, when part is not
+ * NULL, contains part. */
+size_t aw_test_emu_requests(const struct aw_test_emu *e, const char *prefix, const char *part);
+/* A token from the managed identity endpoint (IMDS) at base for resource, malloc'd. */
+char *aw_test_imds_token(const char *base, const char *resource);
 
 #endif
