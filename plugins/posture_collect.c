@@ -153,6 +153,7 @@ static void clear_collection(struct aw_posture_collector *c)
 	c->ntasks = c->captasks = c->next_task = 0;
 	c->elements = c->skipped = c->logged = c->nchildren = 0;
 	c->graph_done = c->capped = false;
+	c->graph_batch = 0;
 	for (unsigned i = 0; i < c->nslots; i++) {
 		json_object_put(c->slots[i].items);
 		c->slots[i].items = NULL;

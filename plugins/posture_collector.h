@@ -20,6 +20,9 @@
 #include "posture_json.h"
 
 #define PC_URL_MAX   4096
+/* Subscriptions per Resource Graph query: Microsoft's guidance is to batch fewer than
+ * about 300 per query (contract §4.4); a longer list is read in several listings. */
+#define PC_GRAPH_BATCH 300
 #define PC_LOG_FIRST 5 /* failed reads logged at warning level per collection */
 
 /* What Resource Graph names the three types (lower case) and their child collection. */
@@ -69,6 +72,7 @@ struct aw_posture_collector {
 	unsigned nslots;
 	/* the collection in progress */
 	bool collecting, graph_done, pumping, repump, capped;
+	size_t graph_batch; /* the Resource Graph listing in progress (PC_GRAPH_BATCH each) */
 	void (*done)(void *ud, struct aw_posture_inventory *inv);
 	void *ud;
 	struct aw_posture_inventory *inv;

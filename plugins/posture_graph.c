@@ -1,5 +1,6 @@
 /* The Resource Graph listing of the posture collector (posture_collector.h): one query
- * for the AI resources, in id order, paged with $skipToken. Each row queues its own ARM
+ * for the AI resources (one per PC_GRAPH_BATCH subscriptions), in id order, paged with
+ * $skipToken. Each row queues its own ARM
  * reads as it arrives (its children listing, its diagnostic settings), so the fan-out
  * (posture_fanout.c) overlaps the paging; the Defender plan of each subscription is
  * queued once the listing has ended and every subscription is known. Loop thread
@@ -111,6 +112,18 @@ static void graph_done(void *ud, enum aw_arm_end end, const char *why)
 
 	if (c->closing)
 		return;
+	/* The next batch of subscriptions, while every listing so far read to its end. */
+	if (end == AW_ARM_END_COMPLETE && !c->capped &&
+	    subs->n > (c->graph_batch + 1) * PC_GRAPH_BATCH) {
+		json_object *req;
+		c->graph_batch++;
+		if ((req = aw_pc_graph_request(c))) {
+			aw_pc_graph_start(c, req);
+			return;
+		}
+		end = AW_ARM_END_FAILED;
+		why = "out of memory building the next Resource Graph query";
+	}
 	c->graph_done = true;
 	if (end != AW_ARM_END_COMPLETE && !(end == AW_ARM_END_CANCELLED && c->capped)) {
 		snprintf(text, sizeof text, "Resource Graph: %s",
@@ -140,7 +153,12 @@ json_object *aw_pc_graph_request(const struct aw_posture_collector *c)
 	    sc->subscriptions.n ? &sc->subscriptions : &sc->management_groups;
 	json_object *req = json_object_new_object(), *opts = json_object_new_object(), *arr;
 	char query[512];
-	size_t n = 0;
+	size_t n = 0, from = 0, to = list->n;
+
+	if (sc->subscriptions.n) {
+		from = c->graph_batch * PC_GRAPH_BATCH;
+		to = from + PC_GRAPH_BATCH < list->n ? from + PC_GRAPH_BATCH : list->n;
+	}
 
 	if (!req || !opts || json_object_object_add(req, "options", opts) != 0) {
 		json_object_put(opts);
@@ -165,7 +183,7 @@ json_object *aw_pc_graph_request(const struct aw_posture_collector *c)
 			json_object_put(arr);
 			goto oom;
 		}
-		for (size_t i = 0; i < list->n; i++)
+		for (size_t i = from; i < to; i++)
 			if (json_object_array_add(arr, json_object_new_string(list->v[i])) != 0)
 				goto oom;
 	}

@@ -557,6 +557,44 @@ START_TEST(management_group_scope)
 }
 END_TEST
 
+/* More subscriptions than one Resource Graph query should carry (PC_GRAPH_BATCH, 300):
+ * one listing per 300, every resource of every batch in the inventory, every plan read. */
+START_TEST(subscriptions_in_batches_of_300)
+{
+	struct harness h;
+	struct aw_posture_inventory *inv;
+	char id[40];
+
+	emu_start(SMALL_ESTATE, NULL);
+	h_start(&h);
+	/* S1 first, S2 301st: the second query carries S2 alone */
+	h.scope.subscriptions.v = calloc(301, sizeof *h.scope.subscriptions.v);
+	ck_assert_ptr_nonnull(h.scope.subscriptions.v);
+	h.scope.subscriptions.v[h.scope.subscriptions.n++] = strdup(S1);
+	for (int i = 1; i < 300; i++) {
+		snprintf(id, sizeof id, "00000000-0000-0000-0000-%012d", i);
+		h.scope.subscriptions.v[h.scope.subscriptions.n++] = strdup(id);
+	}
+	h.scope.subscriptions.v[h.scope.subscriptions.n++] = strdup(S2);
+	inv = collect(&h, NULL);
+	ck_assert_msg(inv->complete, "%s", inv->error);
+	ck_assert_ptr_nonnull(element(inv, ACCT(S1, "aoai1")));
+	ck_assert_ptr_nonnull(element(inv, WS(S2, "ml2")));
+	ck_assert_uint_eq(emu_requests(RG_PATH, NULL), 2);
+	char *log = aw_test_emu_get(&g_emu, "/_emulator/requests?path=" RG_PATH);
+	ck_assert_uint_eq(aw_test_occurrences(log, S1), 1);
+	ck_assert_uint_eq(aw_test_occurrences(log, S2), 1);
+	ck_assert_uint_eq(aw_test_occurrences(log, "00000000-0000-0000-0000-000000000299"), 1);
+	free(log);
+	/* a plan for every configured subscription, those without resources too */
+	ck_assert_uint_eq(emu_requests(PRICING(S2), NULL), 1);
+	ck_assert_uint_eq(emu_requests("/subscriptions/00000000-0000-0000-0000-000000000299/", NULL), 1);
+	ck_assert_ptr_nonnull(element(inv, PRICING("00000000-0000-0000-0000-000000000150")));
+	h_stop(&h);
+	aw_test_emu_stop(&g_emu);
+}
+END_TEST
+
 START_TEST(throttled_page_still_completes)
 {
 	struct harness h;
@@ -737,6 +775,7 @@ static Suite *suite(void)
 	tcase_add_test(t, children_settings_and_plans);
 	tcase_add_test(t, failed_reads_make_checks_unknown);
 	tcase_add_test(t, management_group_scope);
+	tcase_add_test(t, subscriptions_in_batches_of_300);
 	tcase_add_test(t, throttled_page_still_completes);
 	tcase_add_test(t, max_resources_is_a_ceiling);
 	tcase_add_test(t, close_while_reading);
