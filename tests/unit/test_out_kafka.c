@@ -792,41 +792,27 @@ static struct aw_error_list g_errs;
 
 static int load_config(const char *outputs_item)
 {
-	struct aw_config *cfg = NULL;
-	char *yaml, *path;
+	char *body;
 	int rc;
 
-	aw_error_list_free(&g_errs);
-	memset(&g_errs, 0, sizeof g_errs);
-	ck_assert_int_ge(asprintf(&yaml,
-				  "state_directory: %s\n"
+	ck_assert_int_ge(asprintf(&body,
 				  "inputs:\n  - type: file\n    paths: [/var/log/in.jsonl]\n"
 				  "outputs:\n%s",
-				  g_dir, outputs_item),
+				  outputs_item),
 			 0);
-	path = aw_test_write(g_dir, "aiwatchd.yaml", yaml, 0600);
-	rc = aw_config_load(path, &cfg, &g_errs);
-	aw_config_free(cfg);
-	free(yaml);
-	free(path);
+	rc = aw_test_config_load(g_dir, body, &g_errs);
+	free(body);
 	return rc;
 }
 
-/* An error message containing every needle; prints them all when none matches. */
 static void want_error(const char *a, const char *b)
 {
-	for (size_t i = 0; i < g_errs.n; i++)
-		if (strstr(g_errs.msgs[i], a) && (!b || strstr(g_errs.msgs[i], b)))
-			return;
-	for (size_t i = 0; i < g_errs.n; i++)
-		fprintf(stderr, "error: %s\n", g_errs.msgs[i]);
-	ck_abort_msg("no error with '%s' and '%s'", a, b ? b : "");
+	aw_test_want_error(&g_errs, a, b);
 }
 
 static void no_error_mentions(const char *s)
 {
-	for (size_t i = 0; i < g_errs.n; i++)
-		ck_assert_msg(!strstr(g_errs.msgs[i], s), "leaked into: %s", g_errs.msgs[i]);
+	aw_test_no_error_mentions(&g_errs, s);
 }
 
 #define KAFKA_ITEM "  - type: kafka\n    brokers: [k1:9092, \"k2:9092,k3:9092\"]\n    topic: t\n"

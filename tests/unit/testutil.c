@@ -586,3 +586,40 @@ int aw_test_aiwatchd(const char *const *args, char **output)
 	*output = buf;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+/* --- configuration errors ------------------------------------------------------------ */
+
+#include "config.h"
+
+int aw_test_config_load(const char *dir, const char *body, struct aw_error_list *errs)
+{
+	struct aw_config *cfg = NULL;
+	char *yaml, *path;
+	int rc;
+
+	aw_error_list_free(errs);
+	memset(errs, 0, sizeof *errs);
+	ck_assert_int_ge(asprintf(&yaml, "state_directory: %s\n%s", dir, body), 0);
+	path = aw_test_write(dir, "aiwatchd.yaml", yaml, 0600);
+	rc = aw_config_load(path, &cfg, errs);
+	aw_config_free(cfg);
+	free(yaml);
+	free(path);
+	return rc;
+}
+
+void aw_test_want_error(const struct aw_error_list *errs, const char *a, const char *b)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		if (strstr(errs->msgs[i], a) && (!b || strstr(errs->msgs[i], b)))
+			return;
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(stderr, "error: %s\n", errs->msgs[i]);
+	ck_abort_msg("no error with '%s' and '%s'", a, b ? b : "");
+}
+
+void aw_test_no_error_mentions(const struct aw_error_list *errs, const char *s)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		ck_assert_msg(!strstr(errs->msgs[i], s), "leaked into: %s", errs->msgs[i]);
+}

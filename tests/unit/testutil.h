@@ -130,4 +130,15 @@ size_t aw_test_emu_requests(const struct aw_test_emu *e, const char *prefix, con
 /* A token from the managed identity endpoint (IMDS) at base for resource, malloc'd. */
 char *aw_test_imds_token(const char *base, const char *resource);
 
+/* --- configuration errors ------------------------------------------------------------ */
+
+/* Load "state_directory: DIR\n" + body (written to DIR/aiwatchd.yaml) with the daemon's
+ * loader; errs is emptied first and receives every error. The loader's return code. */
+struct aw_error_list;
+int aw_test_config_load(const char *dir, const char *body, struct aw_error_list *errs);
+/* Fail unless an error holds a (and b, when not NULL); prints every error when none does. */
+void aw_test_want_error(const struct aw_error_list *errs, const char *a, const char *b);
+/* Fail when an error holds s (a secret must never reach a message). */
+void aw_test_no_error_mentions(const struct aw_error_list *errs, const char *s);
+
 #endif
