@@ -280,7 +280,7 @@ int aw_seg_reader_next(struct aw_seg_reader *r, struct aw_spool_frame *f, unsign
 	bool damaged = false;
 
 	for (;;) {
-		size_t got;
+		size_t got = 0; /* reader_fill sets it on success; -O3 cannot see that */
 		const unsigned char *h;
 		if (reader_fill(r, AW_SPOOL_FRAME_HDR, &got, err) != 0)
 			return -1;
