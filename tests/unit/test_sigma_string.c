@@ -214,6 +214,23 @@ START_TEST(non_ascii_case_folding)
 }
 END_TEST
 
+START_TEST(long_values_fold_eight_bytes_at_a_time)
+{
+	/* ASCII runs are folded eight bytes at a time: every byte position of a block,
+	 * the bytes around 'A' and 'Z' ('@', '[', '`', '{') that must not change, and a
+	 * run that turns non-ASCII in the middle of a block */
+	check_rule("ChatCompletions_Create", YES("chatcompletions_create", "CHATCOMPLETIONS_CREATE"),
+		   NO("ChatCompletions_Creat", "ChatCompletions-Create"));
+	check_rule("@[`{AZaz@[`{AZaz@[", YES("@[`{azaz@[`{AZAZ@["), NO("`{`{AZaz@[`{AZaz@[",
+									      "@[`{AZaz@[`{AZaz@{"));
+	check_rule("abcdefgÉCOLE12345678", YES("ABCDEFGécole12345678", "abcdefgÉcole12345678"),
+		   NO("ABCDEFGecole12345678"));
+	check_rule("*/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/*",
+		   YES("/subscriptions/x/providers/Microsoft.CognitiveServices/accounts/oai"),
+		   NO("/subscriptions/x/providers/Microsoft.KeyVault/vaults/kv"));
+}
+END_TEST
+
 START_TEST(question_mark_is_one_code_point)
 {
 	check_rule("caf?", YES("café", "cafe", "CAFÉ"), NO("caf", "caféé", "cafee"));
@@ -520,6 +537,7 @@ static Suite *suite(void)
 	tcase_add_test(match, literal_matchers);
 	tcase_add_test(match, cased_is_exact_bytes);
 	tcase_add_test(match, non_ascii_case_folding);
+	tcase_add_test(match, long_values_fold_eight_bytes_at_a_time);
 	tcase_add_test(match, question_mark_is_one_code_point);
 	tcase_add_test(match, glob_matching);
 	tcase_add_test(match, glob_has_no_exponential_blowup);
