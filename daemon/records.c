@@ -39,12 +39,11 @@ static int tok_skip(const jsmntok_t *t, int i)
 	return i;
 }
 
-static bool tok_is(const char *js, const jsmntok_t *t, const char *s)
-{
-	size_t n = strlen(s);
-	return t->type == JSMN_STRING && (size_t)(t->end - t->start) == n &&
-	       memcmp(js + t->start, s, n) == 0;
-}
+/* Whether key t is the literal s (sizeof s - 1 bytes): every record's every key is
+ * classified, so the length is known at compile time and compared first. */
+#define TOK_IS(js, t, s)                                                                   \
+	((size_t)((t)->end - (t)->start) == sizeof(s) - 1 &&                               \
+	 memcmp((js) + (t)->start, (s), sizeof(s) - 1) == 0)
 
 /* ---- delivery ------------------------------------------------------------------- */
 
@@ -137,10 +136,11 @@ out:
 	return delivered;
 }
 
-/* The fast path: the record's own bytes, NUL-terminated in a copy. */
-static int deliver_la(const char *buf, jsmntok_t *toks, bool *esc, int ntok,
-		      const jsmntok_t *type, const char *origin, aw_records_fn fn, void *ud,
-		      struct aw_error *err)
+/* The fast path: the record's own bytes, NUL-terminated in a copy unless the caller
+ * vouched for a NUL right after them (nul_end). */
+static int deliver_la(const char *buf, size_t len, bool nul_end, jsmntok_t *toks, bool *esc,
+		      int ntok, const jsmntok_t *type, const char *origin, aw_records_fn fn,
+		      void *ud, struct aw_error *err)
 {
 	const jsmntok_t *obj = &toks[0];
 	struct aw_json_tokens pre;
@@ -159,6 +159,13 @@ static int deliver_la(const char *buf, jsmntok_t *toks, bool *esc, int ntok,
 	if (tl == 0)
 		return aw_error_set(err, "%s: Type is empty", origin);
 	table[tl] = '\0';
+	if (nul_end && obj->start == 0 && (size_t)obj->end == len) {
+		pre = (struct aw_json_tokens){.tok = toks, .esc = esc, .n = ntok};
+		ev = (struct aw_event){.json = buf, .len = n, .table = table, .origin = origin,
+				       .tokens = &pre};
+		fn(ud, &ev);
+		return 1;
+	}
 	if (n + 1 > sizeof stackbuf) {
 		copy = malloc(n + 1);
 		if (!copy)
@@ -184,8 +191,8 @@ static int deliver_la(const char *buf, jsmntok_t *toks, bool *esc, int ntok,
 	return 1;
 }
 
-int aw_records_parse(const char *buf, size_t len, const char *origin, aw_records_fn fn,
-		     void *ud, size_t *bad, struct aw_error *err)
+static int parse(const char *buf, size_t len, bool nul_end, const char *origin,
+		 aw_records_fn fn, void *ud, size_t *bad, struct aw_error *err)
 {
 	jsmntok_t stack_toks[AW_RECORDS_STACK_TOKENS];
 	bool stack_esc[AW_RECORDS_STACK_TOKENS];
@@ -241,18 +248,19 @@ int aw_records_parse(const char *buf, size_t len, const char *origin, aw_records
 
 	for (int i = 1; i < ntok; i = tok_skip(toks, i + 1)) {
 		const jsmntok_t *k = &toks[i], *v = &toks[i + 1];
-		if (tok_is(buf, k, "Type") && v->type == JSMN_STRING)
+		if (TOK_IS(buf, k, "Type") && v->type == JSMN_STRING)
 			i_type = i + 1;
-		else if (tok_is(buf, k, "records") && v->type == JSMN_ARRAY)
+		else if (TOK_IS(buf, k, "records") && v->type == JSMN_ARRAY)
 			i_records = i + 1;
-		else if (tok_is(buf, k, "time"))
+		else if (TOK_IS(buf, k, "time"))
 			has_time = true;
-		else if (tok_is(buf, k, "resourceId") || tok_is(buf, k, "category") ||
-			 tok_is(buf, k, "operationName"))
+		else if (TOK_IS(buf, k, "resourceId") || TOK_IS(buf, k, "category") ||
+			 TOK_IS(buf, k, "operationName"))
 			has_diag_key = true;
 	}
 	if (i_type >= 0)
-		rc = deliver_la(buf, toks, esc, ntok, &toks[i_type], origin, fn, ud, err);
+		rc = deliver_la(buf, len, nul_end, toks, esc, ntok, &toks[i_type], origin, fn, ud,
+				err);
 	else if (i_records >= 0)
 		rc = parse_diagnostic(buf, len, origin, true, fn, ud, bad, err);
 	else if (has_time && has_diag_key)
@@ -265,4 +273,16 @@ out:
 		free(esc);
 	}
 	return rc;
+}
+
+int aw_records_parse(const char *buf, size_t len, const char *origin, aw_records_fn fn,
+		     void *ud, size_t *bad, struct aw_error *err)
+{
+	return parse(buf, len, false, origin, fn, ud, bad, err);
+}
+
+int aw_records_parse_z(const char *buf, size_t len, const char *origin, aw_records_fn fn,
+		       void *ud, size_t *bad, struct aw_error *err)
+{
+	return parse(buf, len, true, origin, fn, ud, bad, err);
 }

@@ -28,4 +28,9 @@ typedef int (*aw_records_fn)(void *ud, const struct aw_event *ev);
 int aw_records_parse(const char *buf, size_t len, const char *origin, aw_records_fn fn,
 		     void *ud, size_t *bad, struct aw_error *err);
 
+/* The same for a buffer with a NUL at buf[len] (a line split in place): a Log
+ * Analytics record that is the whole line is handed on as it is, not copied. */
+int aw_records_parse_z(const char *buf, size_t len, const char *origin, aw_records_fn fn,
+		       void *ud, size_t *bad, struct aw_error *err);
+
 #endif

@@ -129,7 +129,8 @@ static void replay_line(struct replay *r, char *line, size_t len, const char *or
 		line[--len] = '\0';
 	if (len == 0)
 		return;
-	if (aw_records_parse(line, len, origin, on_event, r, &bad, &err) < 0) {
+	/* the reader puts a NUL where the newline was */
+	if (aw_records_parse_z(line, len, origin, on_event, r, &bad, &err) < 0) {
 		r->bad_lines++;
 		if (r->bad_lines <= 10)
 			fprintf(stderr, "replay: %s: skipped: %s\n", origin, err.msg);

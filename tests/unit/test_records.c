@@ -134,6 +134,41 @@ START_TEST(la_record_not_nul_terminated)
 }
 END_TEST
 
+static int same_bytes(void *ud, const struct aw_event *ev)
+{
+	const char **where = ud;
+
+	*where = ev->json;
+	return 0;
+}
+
+START_TEST(la_record_nul_ended_line_not_copied)
+{
+	/* A line split in place (replay): the record is handed on where it is, and the
+	 * same line with a blank before it, or through the plain call, is copied. */
+	char line[] = "{\"Type\":\"SecurityAlert\",\"AlertSeverity\":\"High\"}";
+	char padded[] = " {\"Type\":\"SecurityAlert\"}";
+	const char *where = NULL;
+	struct aw_error err = {{0}};
+
+	ck_assert_int_eq(aw_records_parse_z(line, strlen(line), "x", same_bytes, &where, NULL,
+					    &err), 1);
+	ck_assert_ptr_eq(where, line);
+	ck_assert_int_eq(aw_records_parse(line, strlen(line), "x", same_bytes, &where, NULL,
+					  &err), 1);
+	ck_assert_ptr_ne(where, line);
+	ck_assert_int_eq(aw_records_parse_z(padded, strlen(padded), "x", same_bytes, &where,
+					    NULL, &err), 1);
+	ck_assert_ptr_ne(where, padded + 1);
+
+	/* a bad line is still reported the same way */
+	char bad[] = "{\"Type\":\"SecurityAlert\",}";
+	ck_assert_int_lt(aw_records_parse_z(bad, strlen(bad), "t.jsonl:3", same_bytes, &where,
+					    NULL, &err), 0);
+	ck_assert_msg(strstr(err.msg, "t.jsonl:3: not valid JSON") != NULL, "%s", err.msg);
+}
+END_TEST
+
 START_TEST(la_type_is_unescaped)
 {
 	struct got g = {0};
@@ -633,6 +668,7 @@ static Suite *records_suite(void)
 
 	tcase_add_test(la, la_record_passes_through);
 	tcase_add_test(la, la_record_not_nul_terminated);
+	tcase_add_test(la, la_record_nul_ended_line_not_copied);
 	tcase_add_test(la, la_type_is_unescaped);
 	tcase_add_test(la, la_large_record);
 	tcase_add_test(la, la_type_wins_over_records);
