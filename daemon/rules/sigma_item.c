@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -444,9 +445,19 @@ static bool val_int(const struct aw_val *v, long long *out)
 		i++;
 	if (i == v->len)
 		return false;
-	for (; i < v->len; i++)
+	size_t first = i;
+	uint64_t n = 0;
+	for (; i < v->len; i++) {
 		if (v->s[i] < '0' || v->s[i] > '9')
 			return false;
+		n = n * 10 + (uint64_t)(v->s[i] - '0');
+	}
+	/* up to 18 digits cannot overflow: no strtoll, which costs more than the rest
+	 * of the comparison */
+	if (v->len - first <= 18) {
+		*out = v->s[0] == '-' ? -(long long)n : (long long)n;
+		return true;
+	}
 	memcpy(buf, v->s, v->len);
 	buf[v->len] = '\0';
 	errno = 0;
