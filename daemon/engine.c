@@ -65,8 +65,6 @@ static void collect_engine(void *ud);
 struct copy_first {
 	char *buf;
 	size_t sz;
-	double num;
-	bool has_num;
 	bool found;
 };
 
@@ -80,23 +78,18 @@ static int copy_first_cb(void *ud, const struct aw_val *v)
 	n = v->len < c->sz - 1 ? v->len : c->sz - 1;
 	memcpy(c->buf, v->s, n);
 	c->buf[n] = '\0';
-	c->has_num = aw_val_number(v, &c->num);
 	c->found = true;
 	return 1;
 }
 
 /* The first non-null value of f as text into buf. */
 static bool first_value(struct aw_event_view *view, const struct aw_field_ref *f, char *buf,
-			size_t sz, double *num, bool *has_num)
+			size_t sz)
 {
 	struct copy_first c = {.buf = buf, .sz = sz};
 
 	buf[0] = '\0';
 	aw_event_view_get(view, f, copy_first_cb, &c, NULL);
-	if (num)
-		*num = c.num;
-	if (has_num)
-		*has_num = c.has_num;
 	return c.found;
 }
 
@@ -266,39 +259,72 @@ static void corr_fired(struct aw_engine *e, size_t ci, const struct aw_corr_fire
 			  f->nevent_ids ? f->event_ids[f->nevent_ids - 1] : NULL, depth + 1);
 }
 
+/* The first non-null value of a field, appended to buf (at most max bytes of it, up to
+ * a NUL it may hold, as a C string would be): how group keys are built, without a
+ * copy per value. */
+struct key_part {
+	char *buf;
+	size_t len, cap, max;
+	bool sep;      /* put GROUP_SEP before the value */
+	bool want_num; /* the correlated value: value_sum and value_avg need its number */
+	bool found, fits;
+	double num;
+};
+
+static int key_part_cb(void *ud, const struct aw_val *v)
+{
+	struct key_part *p = ud;
+	size_t n = v->len < p->max ? v->len : p->max;
+	const char *nul;
+
+	if (v->kind == AW_VAL_NULL)
+		return 0;
+	if ((nul = memchr(v->s, '\0', n)))
+		n = (size_t)(nul - v->s);
+	p->found = true;
+	p->fits = p->len + n + 2 <= p->cap;
+	if (p->fits) {
+		if (p->sep)
+			p->buf[p->len++] = GROUP_SEP;
+		memcpy(p->buf + p->len, v->s, n);
+		p->len += n;
+		if (p->want_num && !aw_val_number(v, &p->num))
+			p->num = 0;
+	}
+	return 1;
+}
+
 static void feed_corr(struct aw_engine *e, size_t ci, size_t pos, int64_t t_ms,
 		      const char *item_id, unsigned depth)
 {
 	struct aw_rs_corr *c = &e->rs->corrs[ci];
 	const struct aw_sigma_rule *r = c->rule;
 	struct aw_corr_fire fire;
-	char value[1024] = "";
-	double num = 0;
-	bool has_num = false;
-	size_t klen = 0;
+	char value[1024];
+	struct key_part key = {.buf = e->keybuf, .cap = sizeof e->keybuf, .max = 511};
+	struct key_part val = {
+		.buf = value, .cap = sizeof value, .max = sizeof value - 1, .want_num = true};
 
 	if (!c->state || depth > 8)
 		return;
 	/* The group key: the group-by values joined. An event without one of the fields
 	 * does not take part (documented in the README's rule section). */
 	for (size_t g = 0; g < r->ngroup_by; g++) {
-		char v[512];
-		if (!first_value(e->view, &c->group_fields[pos][g], v, sizeof v, NULL, NULL))
+		key.sep = g > 0;
+		key.found = false;
+		aw_event_view_get(e->view, &c->group_fields[pos][g], key_part_cb, &key, NULL);
+		if (!key.found || !key.fits)
 			return;
-		size_t vl = strlen(v);
-		if (klen + vl + 2 > sizeof e->keybuf)
-			return;
-		if (g)
-			e->keybuf[klen++] = GROUP_SEP;
-		memcpy(e->keybuf + klen, v, vl);
-		klen += vl;
 	}
-	e->keybuf[klen] = '\0';
-	if (c->has_value_field &&
-	    !first_value(e->view, &c->value_field, value, sizeof value, &num, &has_num))
-		return;
-	int rc = aw_corr_feed(c->state, pos, t_ms, e->keybuf, klen,
-			      c->has_value_field ? value : NULL, strlen(value), num, item_id, &fire);
+	e->keybuf[key.len] = '\0';
+	if (c->has_value_field) {
+		aw_event_view_get(e->view, &c->value_field, key_part_cb, &val, NULL);
+		if (!val.found)
+			return;
+	}
+	value[val.len] = '\0';
+	int rc = aw_corr_feed(c->state, pos, t_ms, e->keybuf, key.len,
+			      c->has_value_field ? value : NULL, val.len, val.num, item_id, &fire);
 	if (rc < 0) {
 		aw_log(AW_LOG_ERR, "engine", "correlation out of memory",
 		       AW_S("rule", r->id ? r->id : r->title));
@@ -330,7 +356,7 @@ static void read_event_ids(struct aw_engine *e, struct event_ids *ids)
 
 	ids->ready = true;
 	ids->t_ms = 0;
-	if (first_value(e->view, &e->f_time, tbuf, sizeof tbuf, NULL, NULL))
+	if (first_value(e->view, &e->f_time, tbuf, sizeof tbuf))
 		parse_time_ms(tbuf, &ids->t_ms);
 	/* A record stamped far in the future (a broken clock upstream) would make every
 	 * later record "too late" for correlation windows: treat it as arriving now. */
@@ -338,12 +364,12 @@ static void read_event_ids(struct aw_engine *e, struct event_ids *ids)
 		ids->t_ms = now_ms;
 		e->future_clamped++;
 	}
-	first_value(e->view, &e->f_item, ids->item_id, sizeof ids->item_id, NULL, NULL);
+	first_value(e->view, &e->f_item, ids->item_id, sizeof ids->item_id);
 	/* Defender re-exports an alert on every status change, each row with a new
 	 * _ItemId: its own SystemAlertId is what makes two rows the same finding. */
 	ids->dedup[0] = '\0';
 	if (e->ev->table && strcmp(e->ev->table, "SecurityAlert") == 0)
-		first_value(e->view, &e->f_sysalert, ids->dedup, sizeof ids->dedup, NULL, NULL);
+		first_value(e->view, &e->f_sysalert, ids->dedup, sizeof ids->dedup);
 }
 
 static void rule_matched(struct aw_engine *e, struct aw_rs_rule *rr, struct event_ids *ids)
