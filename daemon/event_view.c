@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "field_id.h"
 #include "json_scan.h"
 #include "json_tok.h"
 
@@ -29,7 +30,10 @@
 #define AW_VIEW_MAX_TEXT    ((size_t)INT_MAX / 2) /* jsmn offsets are int */
 #define AW_VIEW_NUM_MAX	    64			  /* longest string still read as a number */
 
+/* What the view learned about one token during one event; an entry of an older event
+ * (gen) counts as empty, so a new event clears nothing up front. */
 struct tok_aux {
+	uint64_t gen;
 	const char *s; /* STRING: unescaped bytes, NULL until first needed */
 	size_t len;
 	int child; /* STRING: 0 not looked at, -1 no JSON text, else its doc index */
@@ -38,24 +42,31 @@ struct tok_aux {
 struct doc {
 	const char *js;
 	size_t len;
-	int base; /* first token in v->tok */
+	int base; /* first token in v->tok, and in v->aux */
 	int ntok;
 	int nest; /* 0 for the record, 1 for JSON text in one of its strings, ... */
+	/* The doc's tokens: v->tok + base (refreshed when v->tok moves), or the
+	 * input's own tokens when the view borrowed them (the record's doc), so they
+	 * are not copied. */
+	const jsmntok_t *tok;
+	const bool *esc;
+	bool borrowed;
+	/* The tokens index JSON text still escaped inside its parent's string
+	 * (json_tok.h, aw_json_tokenize_escaped): a string holding a backslash is
+	 * decoded twice, an object's or array's text once. */
+	bool escaped;
 };
 
-#define AW_VIEW_MEMO 128 /* slots of the per-event field memo (a power of two) */
-
-#define AW_VIEW_MEMO_NAME 48 /* longer field names are not remembered */
-
+/* Per field id (field_id.h): where the field was found in the event the entry was
+ * filled for. A flat array: ids are dense and few. */
 struct memo {
 	uint64_t gen; /* the event it was filled for */
-	size_t len;
 	bool found;
 	int d, i;
-	/* a copy: a field_ref freed and another made at the same address (alert.c
-	 * makes them on the fly) must not find the old one's answer */
-	char name[AW_VIEW_MEMO_NAME];
+	struct aw_val val; /* the value at (d, i) when found: a hit hands it on as is */
 };
+
+#define AW_VIEW_MEMO_MIN 64
 
 struct chunk {
 	struct chunk *next;
@@ -81,8 +92,24 @@ struct aw_event_view {
 	size_t len;
 	bool valid;
 	uint64_t gen; /* events seen: memo entries of older events never match */
-	struct memo memo[AW_VIEW_MEMO];
+	struct memo *memo; /* indexed by field id, grown to the largest id looked up */
+	size_t mcap;
+	struct result {
+		uint64_t gen; /* the event it was computed for */
+		bool r;
+	} *results;    /* callers' results by id (aw_event_view_result) */
+	size_t rcap;
 };
+
+static inline const jsmntok_t *doc_tok(const struct aw_event_view *v, int d)
+{
+	return v->docs[d].tok;
+}
+
+static inline bool doc_esc(const struct aw_event_view *v, int d, int i)
+{
+	return v->docs[d].esc[i];
+}
 
 /* --- arena --------------------------------------------------------------------- */
 
@@ -170,12 +197,20 @@ static int grow_tokens(struct aw_event_view *v)
 	struct tok_aux *a = realloc(v->aux, ncap * sizeof *a);
 	if (!a)
 		return -1;
+	/* gen 0 is no event's: new entries are empty */
+	memset(a + v->tcap, 0, (ncap - v->tcap) * sizeof *a);
 	v->aux = a;
 	bool *e = realloc(v->esc, ncap * sizeof *e);
 	if (!e)
 		return -1;
 	v->esc = e;
 	v->tcap = ncap;
+	for (size_t d = 0; d < v->ndocs; d++) {
+		if (!v->docs[d].borrowed) {
+			v->docs[d].tok = v->tok + v->docs[d].base;
+			v->docs[d].esc = v->esc + v->docs[d].base;
+		}
+	}
 	return 0;
 }
 
@@ -191,7 +226,12 @@ static int push_doc(struct aw_event_view *v, const struct doc *d)
 		v->docs = nd;
 		v->dcap = ncap;
 	}
-	v->docs[v->ndocs++] = *d;
+	v->docs[v->ndocs] = *d;
+	if (!d->borrowed) {
+		v->docs[v->ndocs].tok = v->tok + d->base;
+		v->docs[v->ndocs].esc = v->esc + d->base;
+	}
+	v->ndocs++;
 	return 0;
 }
 
@@ -211,32 +251,49 @@ static int push_key(struct aw_event_view *v, int tok)
 
 /* --- tokenizing and checking ------------------------------------------------------ */
 
-enum parse_rc { PARSE_OK = 0, PARSE_BAD = -1, PARSE_TOO_MANY = -2, PARSE_DEEP = -3 };
+enum parse_rc {
+	PARSE_OK = 0,
+	PARSE_BAD = -1,
+	PARSE_TOO_MANY = -2,
+	PARSE_DEEP = -3,
+	PARSE_DECODE = -4, /* escaped text the fast path does not follow: decode it */
+};
 
-/* Tokens [base, base+n) are new: nothing is known about them yet. */
-static void init_aux(struct aw_event_view *v, int base, int n)
+/* Token ti's entry for this event. */
+static struct tok_aux *aux_of(struct aw_event_view *v, int ti)
 {
-	for (int i = 0; i < n; i++)
-		v->aux[base + i] = (struct tok_aux){.s = NULL, .len = 0, .child = 0};
+	struct tok_aux *a = &v->aux[ti];
+
+	if (a->gen != v->gen)
+		*a = (struct tok_aux){.gen = v->gen};
+	return a;
 }
 
 /* Tokenize (and validate) js into v->tok[base...], growing the array up to
- * max_tokens. On success *ntok is the count and the aux entries are initialized. */
+ * max_tokens; with escaped, js is a string's raw body and the JSON text is what it
+ * decodes to (aw_json_tokenize_escaped). On success *ntok is the count and the aux
+ * entries are initialized. */
 static enum parse_rc tokenize(struct aw_event_view *v, const char *js, size_t len, int base,
-			      int *ntok, size_t *errpos)
+			      bool escaped, int *ntok, size_t *errpos)
 {
 	struct aw_jtok_err jerr;
 	int r;
 
 	*errpos = 0;
 	for (;;) {
-		r = aw_json_tokenize(js, len, v->tok + base, (unsigned)(v->tcap - (size_t)base),
-				     v->esc + base, AW_VIEW_MAX_DEPTH, &jerr);
+		jsmntok_t *t = v->tok + base;
+		unsigned cap = (unsigned)(v->tcap - (size_t)base);
+		r = escaped ? aw_json_tokenize_escaped(js, len, t, cap, v->esc + base,
+						       AW_VIEW_MAX_DEPTH, &jerr)
+			    : aw_json_tokenize(js, len, t, cap, v->esc + base, AW_VIEW_MAX_DEPTH,
+					       &jerr);
 		if (r != AW_JTOK_NOMEM)
 			break;
 		if (grow_tokens(v) < 0)
 			return PARSE_TOO_MANY;
 	}
+	if (r == AW_JTOK_DECODE)
+		return PARSE_DECODE;
 	if (r == AW_JTOK_DEEP)
 		return PARSE_DEEP;
 	if (r <= 0) {
@@ -245,7 +302,6 @@ static enum parse_rc tokenize(struct aw_event_view *v, const char *js, size_t le
 	}
 	if (v->tok[base].type != JSMN_OBJECT && v->tok[base].type != JSMN_ARRAY)
 		return PARSE_BAD;
-	init_aux(v, base, r);
 	*ntok = r;
 	return PARSE_OK;
 }
@@ -259,29 +315,61 @@ static const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len
 {
 	const struct doc *dc = &v->docs[d];
 	int ti = dc->base + i;
-	const jsmntok_t *t = &v->tok[ti];
+	const jsmntok_t *t = &doc_tok(v, d)[i];
 	const char *raw = dc->js + t->start;
 	size_t rawlen = (size_t)(t->end - t->start);
-	struct tok_aux *a = &v->aux[ti];
+	struct tok_aux *a = aux_of(v, ti);
 
-	if (!v->esc[ti]) {
+	if (!doc_esc(v, d, i)) {
 		*len = rawlen;
 		return raw;
 	}
 	if (!a->s) {
-		char *out = arena_alloc(v, rawlen ? rawlen : 1);
+		bool twice = dc->escaped;
+		/* decoding never lengthens text; twice needs a scratch copy, as
+		 * aw_json_unescape's output must not overlap its input */
+		char *out = arena_alloc(v, (rawlen ? rawlen : 1) * (twice ? 2 : 1));
+		char *mid = out + rawlen;
+		size_t midlen;
 		a = &v->aux[ti];
 		if (!out) {
 			*len = rawlen;
 			return raw;
 		}
-		/* jsmn has rejected malformed escapes, so this only fails if one slips by */
-		if (aw_json_unescape(raw, rawlen, out, rawlen, &a->len) == 0) {
+		/* the tokenizer has rejected malformed escapes, so this only fails if one
+		 * slips by */
+		if (twice ? aw_json_unescape(raw, rawlen, mid, rawlen, &midlen) == 0 &&
+				    aw_json_unescape(mid, midlen, out, rawlen, &a->len) == 0
+			  : aw_json_unescape(raw, rawlen, out, rawlen, &a->len) == 0) {
 			a->s = out;
 		} else {
 			a->s = raw;
 			a->len = rawlen;
 		}
+	}
+	*len = a->len;
+	return a->s;
+}
+
+/* The JSON text of OBJECT or ARRAY token i of doc d as it reads decoded: its raw bytes,
+ * or for an escaped doc those bytes decoded once (computed once per event). */
+static const char *tok_text(struct aw_event_view *v, int d, int i, size_t *len)
+{
+	const struct doc *dc = &v->docs[d];
+	const jsmntok_t *t = &doc_tok(v, d)[i];
+	const char *raw = dc->js + t->start;
+	size_t rawlen = (size_t)(t->end - t->start);
+	struct tok_aux *a = aux_of(v, dc->base + i);
+
+	*len = rawlen;
+	if (!dc->escaped)
+		return raw;
+	if (!a->s) {
+		char *out = arena_alloc(v, rawlen ? rawlen : 1);
+		a = &v->aux[dc->base + i];
+		if (!out || aw_json_unescape(raw, rawlen, out, rawlen, &a->len) != 0)
+			return raw;
+		a->s = out;
 	}
 	*len = a->len;
 	return a->s;
@@ -351,7 +439,7 @@ bool aw_val_number(const struct aw_val *v, double *out)
 static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
 {
 	const struct doc *dc = &v->docs[d];
-	const jsmntok_t *t = &v->tok[dc->base + i];
+	const jsmntok_t *t = &doc_tok(v, d)[i];
 	const char *raw = dc->js + t->start;
 	size_t rawlen = (size_t)(t->end - t->start);
 
@@ -365,9 +453,11 @@ static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
 		break;
 	case JSMN_OBJECT:
 		out->kind = AW_VAL_OBJECT;
+		out->s = tok_text(v, d, i, &out->len);
 		break;
 	case JSMN_ARRAY:
 		out->kind = AW_VAL_ARRAY;
+		out->s = tok_text(v, d, i, &out->len);
 		break;
 	default:
 		if (raw[0] == 't' || raw[0] == 'f') {
@@ -397,20 +487,44 @@ static int child_doc(struct aw_event_view *v, int d, int i)
 	const char *s;
 	int ntok, nest = v->docs[d].nest + 1;
 	size_t errpos;
+	int base = (int)v->tused;
+	struct doc nd = {.base = base, .nest = nest};
 
-	if (v->aux[ti].child != 0)
+	if (aux_of(v, ti)->child != 0)
 		return v->aux[ti].child;
 	v->aux[ti].child = -1;
 	if (nest > AW_VIEW_MAX_NEST)
 		return -1;
+	/* JSON text in a string with escapes (every quote of it is one) is read where
+	 * it is, not decoded into a copy first: properties_s on every Azure OpenAI
+	 * record. Text the escaped path does not follow is decoded after all. */
+	if (doc_esc(v, d, i) && !v->docs[d].escaped) {
+		const jsmntok_t *t = &doc_tok(v, d)[i];
+		s = v->docs[d].js + t->start;
+		len = (size_t)(t->end - t->start);
+		k = aw_json_skip_ws(s, 0, len);
+		if (k == len || (s[k] != '{' && s[k] != '[' && s[k] != '\\'))
+			return -1;
+		switch (tokenize(v, s, len, base, true, &ntok, &errpos)) {
+		case PARSE_OK:
+			nd.escaped = true;
+			goto push;
+		case PARSE_DECODE:
+			break;
+		default:
+			return -1;
+		}
+	}
 	s = tok_string(v, d, i, &len);
 	k = aw_json_skip_ws(s, 0, len);
 	if (k == len || (s[k] != '{' && s[k] != '['))
 		return -1;
-	int base = (int)v->tused;
-	if (tokenize(v, s, len, base, &ntok, &errpos) != PARSE_OK)
+	if (tokenize(v, s, len, base, false, &ntok, &errpos) != PARSE_OK)
 		return -1;
-	struct doc nd = {.js = s, .len = len, .base = base, .ntok = ntok, .nest = nest};
+push:
+	nd.js = s;
+	nd.len = len;
+	nd.ntok = ntok;
 	if (push_doc(v, &nd) < 0)
 		return -1;
 	v->tused += (size_t)ntok;
@@ -424,12 +538,29 @@ static int child_doc(struct aw_event_view *v, int d, int i)
 static int skip(const struct aw_event_view *v, int d, int i)
 {
 	const struct doc *dc = &v->docs[d];
-	const jsmntok_t *t = v->tok + dc->base;
+	const jsmntok_t *t = doc_tok(v, d);
 	int j = i + 1;
 
 	while (j < dc->ntok && t[j].start < t[i].end)
 		j++;
 	return j;
+}
+
+/* memcmp(a, b, n) == 0 for the short names fields have, without a libc call. */
+static inline bool bytes_eq(const char *a, const char *b, size_t n)
+{
+	uint64_t x, y;
+
+	for (; n >= 8; a += 8, b += 8, n -= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return false;
+	}
+	for (; n; a++, b++, n--)
+		if (*a != *b)
+			return false;
+	return true;
 }
 
 static bool ascii_caseeq(const char *a, const char *b, size_t n)
@@ -469,54 +600,61 @@ static uint32_t key_hash(const char *s, size_t n)
 enum key_match { KEY_NO, KEY_CASE, KEY_EXACT };
 
 /* Does key token k of doc d name `name`: exactly, only ignoring ASCII case, or not. */
-static enum key_match key_is(struct aw_event_view *v, int d, int k, const char *name, size_t len)
+static inline enum key_match key_is(struct aw_event_view *v, int d, int k, const char *name, size_t len)
 {
-	const jsmntok_t *t = &v->tok[v->docs[d].base + k];
+	const jsmntok_t *t = &doc_tok(v, d)[k];
 	size_t kl = (size_t)(t->end - t->start);
 	const char *ks;
 
-	/* unescaped text is never longer than the raw bytes */
-	if (kl < len || (kl != len && !v->esc[v->docs[d].base + k]))
-		return KEY_NO;
-	ks = tok_string(v, d, k, &kl);
-
-	if (kl != len)
-		return KEY_NO;
-	if (memcmp(ks, name, len) == 0)
+	if (!doc_esc(v, d, k)) {
+		if (kl != len)
+			return KEY_NO;
+		ks = v->docs[d].js + t->start;
+	} else {
+		/* unescaped text is never longer than the raw bytes */
+		if (kl < len)
+			return KEY_NO;
+		ks = tok_string(v, d, k, &kl);
+		if (kl != len)
+			return KEY_NO;
+	}
+	if (bytes_eq(ks, name, len))
 		return KEY_EXACT;
 	return ascii_caseeq(ks, name, len) ? KEY_CASE : KEY_NO;
 }
 
-/* Value token of key `name` in the object at obj, or -1. An exact key wins; with ci,
- * else the first key equal but for ASCII case. One pass serves both, because a field
- * a rule names is often absent, and an absent one used to cost two scans. */
-static int find_key(struct aw_event_view *v, int d, int obj, const char *name, size_t len, bool ci)
+/* Value token of key `name` in the object at obj, or -1; *folded gets the first key
+ * equal but for ASCII case (or -1), the fallback when no key is exact. One pass serves
+ * both, because a field a rule names is often absent, and an absent one used to cost
+ * two scans. */
+static int find_key(struct aw_event_view *v, int d, int obj, const char *name, size_t len,
+		    int *folded)
 {
-	int folded = -1;
 	enum key_match m;
 
+	*folded = -1;
 	if (d == 0 && obj == 0) {
 		size_t mask = v->ktab_cap - 1;
 		for (size_t i = key_hash(name, len) & mask; v->ktab[i] >= 0; i = (i + 1) & mask) {
 			m = key_is(v, 0, v->ktab[i], name, len);
 			if (m == KEY_EXACT)
 				return v->ktab[i] + 1;
-			if (m == KEY_CASE && ci && folded < 0)
-				folded = v->ktab[i] + 1;
+			if (m == KEY_CASE && *folded < 0)
+				*folded = v->ktab[i] + 1;
 		}
-		return folded;
+		return -1;
 	}
-	int n = v->tok[v->docs[d].base + obj].size;
+	int n = doc_tok(v, d)[obj].size;
 	int j = obj + 1;
 	for (int k = 0; k < n; k++) {
 		m = key_is(v, d, j, name, len);
 		if (m == KEY_EXACT)
 			return j + 1;
-		if (m == KEY_CASE && ci && folded < 0)
-			folded = j + 1;
+		if (m == KEY_CASE && *folded < 0)
+			*folded = j + 1;
 		j = skip(v, d, j + 1);
 	}
-	return folded;
+	return -1;
 }
 
 struct visit {
@@ -525,6 +663,7 @@ struct visit {
 	bool stopped;
 	bool forked;  /* the path went through an array: more than one place */
 	int d, i;     /* where the (last) value was found */
+	struct aw_val val; /* its value, for the memo */
 };
 
 /* Hand value i (and, for an array, each element) to the callback; true when stopped. */
@@ -533,13 +672,15 @@ static bool emit(struct aw_event_view *v, int d, int i, struct visit *vis)
 	struct aw_val val;
 
 	make_val(v, d, i, &val);
+	if (d == vis->d && i == vis->i)
+		vis->val = val;
 	if (vis->fn(vis->ud, &val)) {
 		vis->stopped = true;
 		return true;
 	}
 	if (val.kind != AW_VAL_ARRAY)
 		return false;
-	int n = v->tok[v->docs[d].base + i].size;
+	int n = doc_tok(v, d)[i].size;
 	int j = i + 1;
 	for (int k = 0; k < n; k++) {
 		if (emit(v, d, j, vis))
@@ -558,15 +699,17 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 		vis->i = i;
 		return emit(v, d, i, vis);
 	}
-	jsmntype_t type = v->tok[v->docs[d].base + i].type;
+	jsmntype_t type = doc_tok(v, d)[i].type;
 	if (type == JSMN_OBJECT) {
 		const char *seg = f->seg[k];
 		size_t sl = strlen(seg);
-		int vi = find_key(v, d, i, seg, sl, true);
+		int folded, vi = find_key(v, d, i, seg, sl, &folded);
+		if (vi < 0)
+			vi = folded;
 		return vi >= 0 && walk(v, d, vi, f, k + 1, vis, found);
 	}
 	if (type == JSMN_ARRAY) {
-		int n = v->tok[v->docs[d].base + i].size;
+		int n = doc_tok(v, d)[i].size;
 		int j = i + 1;
 		vis->forked = true;
 		for (int e = 0; e < n; e++) {
@@ -584,31 +727,25 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 }
 
 /* Where field f was found in this event (or that it is absent), when that is one
- * place: rules read the same columns over and over, so each is resolved once. */
+ * place: rules read the same columns over and over, so each is resolved once. NULL
+ * when f has no id, or the array cannot grow (then f is looked up every time). */
 static struct memo *memo_slot(struct aw_event_view *v, const struct aw_field_ref *f)
 {
-	return &v->memo[f->hash & (AW_VIEW_MEMO - 1)];
-}
-
-static bool memo_hit(struct aw_event_view *v, const struct aw_field_ref *f, const struct memo *m)
-{
-	return m->gen == v->gen && m->len == f->len && f->len <= AW_VIEW_MEMO_NAME &&
-	       memcmp(m->name, f->name, f->len) == 0;
-}
-
-static void memo_put(struct aw_event_view *v, const struct aw_field_ref *f, bool found, int d,
-		     int i)
-{
-	struct memo *m = memo_slot(v, f);
-
-	if (f->len > AW_VIEW_MEMO_NAME)
-		return;
-	m->gen = v->gen;
-	m->len = f->len;
-	m->found = found;
-	m->d = d;
-	m->i = i;
-	memcpy(m->name, f->name, f->len);
+	if (f->id == 0)
+		return NULL;
+	if (f->id >= v->mcap) {
+		size_t ncap = v->mcap ? v->mcap : AW_VIEW_MEMO_MIN;
+		while (ncap <= f->id)
+			ncap *= 2;
+		struct memo *m = realloc(v->memo, ncap * sizeof *m);
+		if (!m)
+			return NULL;
+		/* gen 0 is no event: reset starts at 1 */
+		memset(m + v->mcap, 0, (ncap - v->mcap) * sizeof *m);
+		v->memo = m;
+		v->mcap = ncap;
+	}
+	return &v->memo[f->id];
 }
 
 int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn, void *ud,
@@ -622,15 +759,22 @@ int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_
 		*stopped = false;
 	if (!v->valid)
 		return 0;
-	const struct memo *m = memo_slot(v, f);
-	if (memo_hit(v, f, m)) {
-		if (m->found)
-			emit(v, m->d, m->i, &vis);
+	/* a copy: a callback may look up another field and so move the memo array */
+	struct memo *m = memo_slot(v, f), hit;
+	if (m && m->gen == v->gen) {
+		hit = *m;
+		if (!hit.found)
+			return 0;
+		if (hit.val.kind == AW_VAL_ARRAY)
+			emit(v, hit.d, hit.i, &vis);
+		else
+			vis.stopped = fn(ud, &hit.val) != 0;
 		if (stopped)
 			*stopped = vis.stopped;
-		return m->found ? 1 : 0;
+		return 1;
 	}
-	vi = find_key(v, 0, 0, f->name, f->len, false);
+	int folded;
+	vi = find_key(v, 0, 0, f->name, f->len, &folded);
 	if (vi >= 0) {
 		found = true;
 		vis.d = 0;
@@ -640,7 +784,7 @@ int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_
 		walk(v, 0, 0, f, 0, &vis, &found);
 	}
 	if (!found) {
-		vi = find_key(v, 0, 0, f->name, f->len, true);
+		vi = folded;
 		if (vi >= 0) {
 			found = true;
 			vis.d = 0;
@@ -649,11 +793,38 @@ int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_
 		}
 	}
 	/* a walk stopped early may not have seen every place: remember only what is sure */
-	if (!vis.forked)
-		memo_put(v, f, found, vis.d, vis.i);
+	if (!vis.forked && (m = memo_slot(v, f))) {
+		*m = (struct memo){
+			.gen = v->gen, .found = found, .d = vis.d, .i = vis.i, .val = vis.val};
+	}
 	if (stopped)
 		*stopped = vis.stopped;
 	return found ? 1 : 0;
+}
+
+int aw_event_view_result(const struct aw_event_view *v, unsigned id)
+{
+	if (id >= v->rcap || v->results[id].gen != v->gen || !v->valid)
+		return -1;
+	return v->results[id].r;
+}
+
+void aw_event_view_set_result(struct aw_event_view *v, unsigned id, bool r)
+{
+	if (id >= v->rcap) {
+		size_t ncap = v->rcap ? v->rcap : AW_VIEW_MEMO_MIN;
+		while (ncap <= id)
+			ncap *= 2;
+		if (ncap > AW_FIELD_ID_MAX)
+			return;
+		struct result *n = realloc(v->results, ncap * sizeof *n);
+		if (!n)
+			return;
+		memset(n + v->rcap, 0, (ncap - v->rcap) * sizeof *n); /* gen 0: no event */
+		v->results = n;
+		v->rcap = ncap;
+	}
+	v->results[id] = (struct result){.gen = v->gen, .r = r};
 }
 
 static bool strings_of(struct aw_event_view *v, int d, struct visit *vis)
@@ -661,10 +832,10 @@ static bool strings_of(struct aw_event_view *v, int d, struct visit *vis)
 	int n = v->docs[d].ntok;
 
 	for (int i = 0; i < n; i++) {
-		const jsmntok_t *t = &v->tok[v->docs[d].base + i];
+		const jsmntok_t *dt = doc_tok(v, d), *t = &dt[i];
 		if (t->type != JSMN_STRING)
 			continue;
-		if (t->parent >= 0 && v->tok[v->docs[d].base + t->parent].type == JSMN_OBJECT)
+		if (t->parent >= 0 && dt[t->parent].type == JSMN_OBJECT)
 			continue; /* a key */
 		if (emit(v, d, i, vis))
 			return true;
@@ -715,6 +886,8 @@ void aw_event_view_free(struct aw_event_view *v)
 	free(v->docs);
 	free(v->keys);
 	free(v->ktab);
+	free(v->memo);
+	free(v->results);
 	free(v);
 }
 
@@ -735,8 +908,11 @@ static int index_keys(struct aw_event_view *v)
 	cap = v->ktab_cap;
 	memset(v->ktab, 0xff, cap * sizeof *v->ktab);
 	for (size_t k = 0; k < v->nkeys; k++) {
-		size_t len;
-		const char *name = tok_string(v, 0, v->keys[k], &len);
+		const jsmntok_t *t = &doc_tok(v, 0)[v->keys[k]];
+		size_t len = (size_t)(t->end - t->start);
+		const char *name = v->json + t->start;
+		if (doc_esc(v, 0, v->keys[k]))
+			name = tok_string(v, 0, v->keys[k], &len);
 		size_t i = key_hash(name, len) & (cap - 1);
 		while (v->ktab[i] >= 0)
 			i = (i + 1) & (cap - 1);
@@ -745,15 +921,13 @@ static int index_keys(struct aw_event_view *v)
 	return 0;
 }
 
-/* Take the tokens an input already made for this text. */
+/* Borrow the tokens an input already made for this text: they live as long as the
+ * text (the event), so only the per-token memo is the view's. */
 static int adopt_tokens(struct aw_event_view *v, const struct aw_json_tokens *pre)
 {
 	while (v->tcap < (size_t)pre->n)
 		if (grow_tokens(v) < 0)
 			return -1;
-	memcpy(v->tok, pre->tok, (size_t)pre->n * sizeof *v->tok);
-	memcpy(v->esc, pre->esc, (size_t)pre->n * sizeof *v->esc);
-	init_aux(v, 0, pre->n);
 	return 0;
 }
 
@@ -782,6 +956,7 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 		return aw_error_set(err, "event of %zu bytes is too large", len);
 	if (!v->tok && grow_tokens(v) < 0)
 		return aw_error_set(err, "out of memory");
+	struct doc d0 = {.js = json, .len = len, .base = 0, .nest = 0};
 	if (pre && pre->n > 0 && pre->tok[0].type == JSMN_OBJECT &&
 	    (size_t)pre->tok[0].end == len) {
 		if ((size_t)pre->n > v->max_tokens)
@@ -789,7 +964,10 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 		if (adopt_tokens(v, pre) < 0)
 			return aw_error_set(err, "out of memory");
 		ntok = pre->n;
-	} else switch (tokenize(v, json, len, 0, &ntok, &errpos)) {
+		d0.tok = pre->tok;
+		d0.esc = pre->esc;
+		d0.borrowed = true;
+	} else switch (tokenize(v, json, len, 0, false, &ntok, &errpos)) {
 	case PARSE_OK:
 		break;
 	case PARSE_TOO_MANY:
@@ -799,14 +977,14 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 	default:
 		return aw_error_set(err, "malformed JSON near byte %zu", errpos);
 	}
-	if (v->tok[0].type != JSMN_OBJECT)
-		return aw_error_set(err, "event is not a JSON object");
-	struct doc d0 = {.js = json, .len = len, .base = 0, .ntok = ntok, .nest = 0};
+	d0.ntok = ntok;
 	if (push_doc(v, &d0) < 0)
 		return aw_error_set(err, "out of memory");
+	if (doc_tok(v, 0)[0].type != JSMN_OBJECT)
+		return aw_error_set(err, "event is not a JSON object");
 	v->tused = (size_t)ntok;
 	int j = 1;
-	for (int k = 0; k < v->tok[0].size; k++) {
+	for (int k = 0; k < doc_tok(v, 0)[0].size; k++) {
 		if (push_key(v, j) < 0)
 			return aw_error_set(err, "out of memory");
 		j = skip(v, 0, j + 1);
@@ -828,7 +1006,8 @@ size_t aw_event_view_footprint(const struct aw_event_view *v)
 {
 	return v->tcap * (sizeof *v->tok + sizeof *v->aux + sizeof *v->esc) +
 	       v->dcap * sizeof *v->docs +
-	       v->kcap * sizeof *v->keys + v->ktab_cap * sizeof *v->ktab + v->arena_cap;
+	       v->kcap * sizeof *v->keys + v->ktab_cap * sizeof *v->ktab + v->arena_cap +
+	       v->mcap * sizeof *v->memo + v->rcap * sizeof *v->results;
 }
 
 /* --- field references ----------------------------------------------------------------- */
@@ -844,9 +1023,7 @@ int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error 
 	f->name = strdup(name);
 	if (!f->name)
 		goto oom;
-	f->hash = 2166136261u;
-	for (size_t i = 0; i < f->len; i++)
-		f->hash = (f->hash ^ (unsigned char)name[i]) * 16777619u;
+	f->id = aw_field_id(name, f->len);
 	if (!strchr(name, '.'))
 		return 0;
 	for (const char *p = name; *p; p++)

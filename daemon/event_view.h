@@ -47,7 +47,8 @@ struct aw_field_ref {
 	size_t len;
 	char **seg;           /* path segments, when the name contains dots */
 	size_t nseg;
-	unsigned hash;        /* of name, for the view's per-event memo */
+	unsigned id;          /* aw_field_id() of name, for the view's per-event memo;
+				 0 when none was left */
 };
 
 int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error *err);
@@ -79,6 +80,13 @@ typedef int (*aw_val_fn)(void *ud, const struct aw_val *val);
  * *stopped (may be NULL) is set when fn stopped the iteration. */
 int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn,
 		      void *ud, bool *stopped);
+
+/* A result a caller computed from this event, kept for the rest of it under an id from
+ * aw_field_id (a Sigma item's text: rules repeat items): 1 true, 0 false, -1 not
+ * known for this event. set_result fails quietly when it cannot grow (the caller
+ * then computes again). */
+int aw_event_view_result(const struct aw_event_view *v, unsigned id);
+void aw_event_view_set_result(struct aw_event_view *v, unsigned id, bool r);
 
 /* Visit every string leaf of the event, nested JSON text included (keyword search). */
 void aw_event_view_each_string(struct aw_event_view *v, aw_val_fn fn, void *ud);

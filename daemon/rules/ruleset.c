@@ -2,9 +2,15 @@
 #include "ruleset.h"
 #include "rule_index.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "field_id.h"
+
+/* The columns classification reads. */
+enum class_col { COL_NONE = -1, COL_PROVIDER, COL_CATEGORY, COL_CATEGORY_VALUE, NCOLS };
 
 /* Which events a `logsource: {product: azure, service: X}` rule sees (design.md). One
  * table: a table name, optionally narrowed by the record's ResourceProvider. */
@@ -12,16 +18,16 @@ static const struct {
 	const char *table;
 	const char *provider;   /* NULL: any */
 	const char *service;
-	const char *category_field;
+	enum class_col category; /* the column that holds the category */
 } logsource_map[] = {
-	{"AzureDiagnostics", "MICROSOFT.COGNITIVESERVICES", "openai", "Category"},
-	{"AzureDiagnostics", "MICROSOFT.KEYVAULT", "keyvault", "Category"},
-	{"AZKVAuditLogs", NULL, "keyvault", "Category"},
-	{"AzureActivity", NULL, "activitylogs", "CategoryValue"},
-	{"AmlOnlineEndpointTrafficLog", NULL, "ml_endpoint", NULL},
-	{"SecurityAlert", NULL, "defender_alerts", NULL},
-	{"SecurityRecommendation", NULL, "defender_recommendations", NULL},
-	{"AIWatchPosture", NULL, "posture", NULL},
+	{"AzureDiagnostics", "MICROSOFT.COGNITIVESERVICES", "openai", COL_CATEGORY},
+	{"AzureDiagnostics", "MICROSOFT.KEYVAULT", "keyvault", COL_CATEGORY},
+	{"AZKVAuditLogs", NULL, "keyvault", COL_CATEGORY},
+	{"AzureActivity", NULL, "activitylogs", COL_CATEGORY_VALUE},
+	{"AmlOnlineEndpointTrafficLog", NULL, "ml_endpoint", COL_NONE},
+	{"SecurityAlert", NULL, "defender_alerts", COL_NONE},
+	{"SecurityRecommendation", NULL, "defender_recommendations", COL_NONE},
+	{"AIWatchPosture", NULL, "posture", COL_NONE},
 };
 
 struct first_string {
@@ -43,14 +49,31 @@ static int take_string(void *ud, const struct aw_val *v)
 	return 1;
 }
 
-/* The first string value of a column, copied into buf; "" when absent. */
-static void column_string(struct aw_event_view *ev, const char *name, char *buf, size_t sz)
+/* Field references for those columns, made once per process; each has its field id,
+ * so the view remembers the column like a rule's field: the rules that follow often
+ * read the same one. */
+static const char *const class_names[NCOLS] = {"ResourceProvider", "Category", "CategoryValue"};
+static struct aw_field_ref class_refs[NCOLS];
+static pthread_once_t class_once = PTHREAD_ONCE_INIT;
+
+static void class_refs_init(void)
 {
-	struct aw_field_ref f = {.name = (char *)name, .len = strlen(name)};
+	for (size_t i = 0; i < NCOLS; i++) {
+		size_t len = strlen(class_names[i]);
+		class_refs[i] = (struct aw_field_ref){
+		    .name = (char *)class_names[i], .len = len,
+		    .id = aw_field_id(class_names[i], len)};
+	}
+}
+
+/* The first string value of a column, copied into buf; "" when absent. */
+static void column_string(struct aw_event_view *ev, enum class_col col, char *buf, size_t sz)
+{
 	struct first_string fs = {.buf = buf, .sz = sz};
 
+	pthread_once(&class_once, class_refs_init);
 	buf[0] = '\0';
-	aw_event_view_get(ev, &f, take_string, &fs, NULL);
+	aw_event_view_get(ev, &class_refs[col], take_string, &fs, NULL);
 }
 
 void aw_logsource_classify(const char *table, struct aw_event_view *ev, const char **service,
@@ -66,15 +89,15 @@ void aw_logsource_classify(const char *table, struct aw_event_view *ev, const ch
 			continue;
 		if (logsource_map[i].provider) {
 			if (!have_provider) {
-				column_string(ev, "ResourceProvider", provider, sizeof provider);
+				column_string(ev, COL_PROVIDER, provider, sizeof provider);
 				have_provider = true;
 			}
 			if (strcasecmp(provider, logsource_map[i].provider) != 0)
 				continue;
 		}
 		*service = logsource_map[i].service;
-		if (logsource_map[i].category_field)
-			column_string(ev, logsource_map[i].category_field, category, catsz);
+		if (logsource_map[i].category != COL_NONE)
+			column_string(ev, logsource_map[i].category, category, catsz);
 		return;
 	}
 }

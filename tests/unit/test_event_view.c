@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "event_view.h"
+#include "json_tok.h"
 #include "testutil.h"
 
 /* Test hook defined in event_view.c. */
@@ -135,6 +136,84 @@ START_TEST(json_text_column_is_addressable)
 	ck_absent("properties_s.nothere");
 	/* a string that is not JSON text has no fields */
 	ck_absent("Type.x");
+}
+END_TEST
+
+START_TEST(json_text_read_where_it_is)
+{
+	/* JSON text with escapes is tokenized where it is, still escaped: every value
+	 * must read as if the text had been decoded first */
+	load("{\"p\":\"{\\\"o\\\":{\\\"k\\\":\\\"v\\\",\\\"q\\\":\\\"a\\\\\\\"b\\\"},"
+	     "\\\"url\\\":\\\"https:\\/\\/x\\/y\\\",\\\"nl\\\":\\\"l1\\\\nl2\\\","
+	     "\\\"bs\\\":\\\"c:\\\\\\\\d\\\",\\\"a\\\":[1,\\\"two\\\",{\\\"z\\\":null}]}\"}");
+	ck_get("p.o", "obj:{\"k\":\"v\",\"q\":\"a\\\"b\"}");
+	ck_get("p.o.q", "str:a\"b");
+	ck_get("p.url", "str:https://x/y");
+	ck_get("p.nl", "str:l1\nl2");
+	ck_get("p.bs", "str:c:\\d");
+	ck_get("p.a", "arr:[1,\"two\",{\"z\":null}] | num:1#1 | str:two | obj:{\"z\":null}");
+	ck_get("p.a.z", "null:null");
+	/* pretty-printed text: its newlines and tabs are escapes of the outer string */
+	load("{\"p\":\"{\\n\\t\\\"k\\\" : \\\"v\\\",\\r\\n\\t\\\"n\\\" : 5\\n}\"}");
+	ck_get("p.k", "str:v");
+	ck_get("p.n", "num:5#5");
+	/* \u escapes take the decoding path and read the same */
+	load("{\"p\":\"{\\u0022k\\u0022:\\\"caf\\u00e9\\\",\\\"n\\\":5}\"}");
+	ck_get("p.k", "str:caf\xc3\xa9");
+	ck_get("p.n", "num:5#5");
+	/* an escaped newline inside a nested string decodes to a raw control byte: the
+	 * text is not JSON, so it has no fields, whichever path reads it */
+	load("{\"p\":\"{\\\"k\\\":\\\"a\\nb\\\"}\"}");
+	ck_absent("p.k");
+	load("{\"p\":\"{\\\"k\\\":\\\"a\\nb\\\",\\\"u\\\":\\\"\\u00e9\\\"}\"}");
+	ck_absent("p.k");
+	/* a nested key with escapes still matches, exactly or ignoring case */
+	load("{\"p\":\"{\\\"we\\\\\\\"ird\\\":1,\\\"Mixed\\\":2}\"}");
+	ck_get("p.we\"ird", "num:1#1");
+	ck_get("p.mixed", "num:2#2");
+}
+END_TEST
+
+START_TEST(borrowed_tokens_and_field_ids)
+{
+	/* the engine's path: the input's tokens are borrowed, not copied; two refs
+	 * naming one field share its memo, and the next event is read afresh */
+	static const char *const events[] = {
+	    "{\"Type\":\"T\",\"Caller\":\"one\",\"p\":\"{\\\"id\\\":\\\"x1\\\"}\"}",
+	    "{\"Type\":\"T\",\"Caller\":\"two\",\"p\":\"{\\\"id\\\":\\\"x2\\\"}\",\"extra\":1}",
+	};
+	struct aw_field_ref a, b, c;
+	jsmntok_t tok[64];
+	bool esc[64];
+
+	ck_assert_int_eq(aw_field_ref_init(&a, "Caller", &err), 0);
+	ck_assert_int_eq(aw_field_ref_init(&b, "Caller", &err), 0);
+	ck_assert_int_eq(aw_field_ref_init(&c, "p.id", &err), 0);
+	ck_assert_uint_ne(a.id, 0);
+	ck_assert_uint_eq(a.id, b.id);
+	ck_assert_uint_ne(a.id, c.id);
+	for (size_t e = 0; e < 2; e++) {
+		struct aw_jtok_err jerr;
+		int n = aw_json_tokenize(events[e], strlen(events[e]), tok, 64, esc, 64, &jerr);
+		ck_assert_int_gt(n, 0);
+		struct aw_json_tokens pre = {.tok = tok, .esc = esc, .n = n};
+		ck_assert_int_eq(aw_event_view_reset_tokens(view, events[e], strlen(events[e]),
+							    &pre, &err), 0);
+		char want[32];
+		snprintf(want, sizeof want, "str:%s", e ? "two" : "one");
+		got[0] = '\0';
+		ck_assert_int_eq(aw_event_view_get(view, &a, collect, NULL, NULL), 1);
+		ck_assert_str_eq(got, want);
+		got[0] = '\0';
+		ck_assert_int_eq(aw_event_view_get(view, &b, collect, NULL, NULL), 1);
+		ck_assert_str_eq(got, want);
+		got[0] = '\0';
+		ck_assert_int_eq(aw_event_view_get(view, &c, collect, NULL, NULL), 1);
+		ck_assert_str_eq(got, e ? "str:x2" : "str:x1");
+	}
+	aw_field_ref_free(&a);
+	aw_field_ref_free(&b);
+	aw_field_ref_free(&c);
 }
 END_TEST
 
@@ -462,6 +541,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, kinds_of_values);
 	tcase_add_test(tc, literal_dotted_key_wins_over_path);
 	tcase_add_test(tc, json_text_column_is_addressable);
+	tcase_add_test(tc, json_text_read_where_it_is);
+	tcase_add_test(tc, borrowed_tokens_and_field_ids);
 	tcase_add_test(tc, json_text_array_and_nesting);
 	tcase_add_test(tc, arrays_are_element_wise);
 	tcase_add_test(tc, case_insensitive_fallback);
