@@ -13,9 +13,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "field_id.h"
 #include "sigma_item_int.h"
 #include "sigma_string.h"
 
@@ -24,6 +26,7 @@
 #define AW_SIGMA_REQ_MAX	 256
 /* Past this many values an item costs more than one substring search of the record. */
 #define AW_SIGMA_COSTLY_VALUES	 16
+#define AW_SIGMA_ITEM_ID_MAX	 2048 /* longest item text given an id */
 
 enum alt_kind { A_STR, A_NUM, A_BOOL, A_CIDR, A_CMP, A_FIELDREF };
 enum fr_how { FR_EQ, FR_CONTAINS, FR_PREFIX, FR_SUFFIX };
@@ -60,6 +63,7 @@ struct aw_sigma_item {
 	size_t ngroups;
 	char *req; /* required literal, folded */
 	size_t reqlen;
+	unsigned id; /* shared by items written alike (item_id); 0: none */
 };
 
 /* --- building values ------------------------------------------------------------------ */
@@ -407,6 +411,59 @@ fail:
 	return -1;
 }
 
+static bool id_append(char *buf, size_t *n, const char *s, size_t len)
+{
+	if (*n + len > AW_SIGMA_ITEM_ID_MAX)
+		return false;
+	memcpy(buf + *n, s, len);
+	*n += len;
+	return true;
+}
+
+/* Rules repeat items (`ResultSignature: ['401', '403']` in a filter of several rules,
+ * `OperationName` in every completion rule); items with the same key and the same
+ * values match the same events. They get one id (the process-wide name table's, for
+ * their text), under which the event view keeps the result, so an event evaluates
+ * each such item once. The key is already field-mapped; what else of the compile
+ * context changes a result is in the text too (the regex match limit), or the item
+ * gets no id (expand: its values come from the placeholders). 0 also when the text is
+ * too long. */
+static unsigned item_id(const char *key, const struct aw_node *value,
+			const struct aw_sigma_chain *c, const struct aw_sigma_compile_ctx *ctx)
+{
+	char buf[AW_SIGMA_ITEM_ID_MAX];
+	const struct aw_node *const *nodes = &value;
+	size_t n = 0, nn = 1;
+
+	if (c->has[AW_MOD_EXPAND])
+		return 0;
+	if (c->has[AW_MOD_RE]) {
+		char lim[32];
+		int l = snprintf(lim, sizeof lim, "re%u\x1d", ctx ? ctx->regex_match_limit : 0);
+		if (l < 0 || !id_append(buf, &n, lim, (size_t)l))
+			return 0;
+	}
+
+	/* '\x1f' and '\x1e' cannot be written in a rule's key, so no field name or
+	 * other item's text reads the same */
+	if (!id_append(buf, &n, key, strlen(key)) || !id_append(buf, &n, "\x1f", 1))
+		return 0;
+	if (value->kind == AW_NODE_SEQ) {
+		nodes = (const struct aw_node *const *)value->items;
+		nn = value->n;
+		if (!id_append(buf, &n, "S", 1))
+			return 0;
+	}
+	for (size_t k = 0; k < nn; k++) {
+		const char *t = nodes[k]->value ? nodes[k]->value : "";
+		if (nodes[k]->kind != AW_NODE_SCALAR ||
+		    !id_append(buf, &n, nodes[k]->quoted ? "q" : "p", 1) ||
+		    !id_append(buf, &n, t, strlen(t)) || !id_append(buf, &n, "\x1e", 1))
+			return 0;
+	}
+	return aw_field_id(buf, n);
+}
+
 int aw_sigma_item_compile(const char *key, const struct aw_node *value,
 			  const struct aw_sigma_compile_ctx *ctx, struct aw_sigma_item **out,
 			  struct aw_error *err)
@@ -418,7 +475,10 @@ int aw_sigma_item_compile(const char *key, const struct aw_node *value,
 	aw_error_clear(err);
 	if (aw_sigma_chain_parse(key ? key : "", &field, &c, err) < 0)
 		return -1;
-	return compile_item(field, &c, value, ctx, out, err);
+	if (compile_item(field, &c, value, ctx, out, err) < 0)
+		return -1;
+	(*out)->id = item_id(key ? key : "", value, &c, ctx);
+	return 0;
 }
 
 int aw_sigma_keywords_compile(const struct aw_node *list, const struct aw_sigma_compile_ctx *ctx,
@@ -427,7 +487,15 @@ int aw_sigma_keywords_compile(const struct aw_node *list, const struct aw_sigma_
 	struct aw_sigma_chain c;
 
 	aw_sigma_chain_init(&c);
-	return compile_item(NULL, &c, list, ctx, out, err);
+	if (compile_item(NULL, &c, list, ctx, out, err) < 0)
+		return -1;
+	(*out)->id = item_id("", list, &c, ctx);
+	return 0;
+}
+
+unsigned aw_sigma_item_id(const struct aw_sigma_item *it)
+{
+	return it->id;
 }
 
 /* --- matching ------------------------------------------------------------------------- */
@@ -634,7 +702,7 @@ static bool match_groups(const struct aw_sigma_item *it, struct aw_event_view *e
 	return st.matched;
 }
 
-bool aw_sigma_item_match(const struct aw_sigma_item *it, struct aw_event_view *ev)
+static bool item_match(const struct aw_sigma_item *it, struct aw_event_view *ev)
 {
 	bool r = true;
 
@@ -657,6 +725,19 @@ bool aw_sigma_item_match(const struct aw_sigma_item *it, struct aw_event_view *e
 		break;
 	}
 	return it->neq ? !r : r;
+}
+
+bool aw_sigma_item_match(const struct aw_sigma_item *it, struct aw_event_view *ev)
+{
+	int known = it->id ? aw_event_view_result(ev, it->id) : -1;
+	bool r;
+
+	if (known >= 0)
+		return known;
+	r = item_match(it, ev);
+	if (it->id)
+		aw_event_view_set_result(ev, it->id, r);
+	return r;
 }
 
 const char *aw_sigma_item_required_literal(const struct aw_sigma_item *it, size_t *len)

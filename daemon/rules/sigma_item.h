@@ -58,7 +58,12 @@ int aw_sigma_item_compile(const char *key, const struct aw_node *value,
 int aw_sigma_keywords_compile(const struct aw_node *list, const struct aw_sigma_compile_ctx *ctx,
 			      struct aw_sigma_item **out, struct aw_error *err);
 
+/* Whether the event matches the item. Items written alike share an id and their
+ * result is kept in the view for the rest of the event (aw_event_view_result). */
 bool aw_sigma_item_match(const struct aw_sigma_item *it, struct aw_event_view *ev);
+
+/* The item's id: the same for items with the same key and values (0: none). */
+unsigned aw_sigma_item_id(const struct aw_sigma_item *it);
 
 /* A literal (already case-folded) that every matching event's text must contain, for
  * pre-filtering; NULL when there is none (e.g. OR of values, regex, numbers, neq). */

@@ -98,6 +98,43 @@ START_TEST(string_is_whole_value_case_insensitive)
 }
 END_TEST
 
+START_TEST(items_written_alike_share_a_result)
+{
+	/* rules repeat items; an event evaluates each distinct one once, its result kept
+	 * in the view under the item's id until the next event */
+	struct aw_sigma_item *a = item("ResultSignature: ['401', '403']");
+	struct aw_sigma_item *b = item("ResultSignature: ['401', '403']");
+	struct aw_sigma_item *c = item("ResultSignature: ['401', 403]");
+	struct aw_sigma_item *d = item("ResultSignature|contains: ['401', '403']");
+	struct aw_sigma_item *e = item("resultsignature: ['401', '403']");
+
+	ck_assert_uint_ne(aw_sigma_item_id(a), 0);
+	ck_assert_uint_eq(aw_sigma_item_id(a), aw_sigma_item_id(b));
+	ck_assert_uint_ne(aw_sigma_item_id(a), aw_sigma_item_id(c)); /* a number, not a string */
+	ck_assert_uint_ne(aw_sigma_item_id(a), aw_sigma_item_id(d));
+	ck_assert_uint_ne(aw_sigma_item_id(a), aw_sigma_item_id(e));
+	ck_assert(on(a, "{\"ResultSignature\":\"403\"}"));
+	/* b reads a's result: planting the opposite shows it is not evaluated again */
+	aw_event_view_set_result(view, aw_sigma_item_id(a), false);
+	ck_assert(!aw_sigma_item_match(b, view));
+	ck_assert_int_eq(aw_event_view_result(view, aw_sigma_item_id(d)), -1);
+	/* the next event starts with nothing known */
+	ck_assert(on(b, "{\"ResultSignature\":\"401\"}"));
+	ck_assert(!on(b, "{\"ResultSignature\":\"200\"}"));
+	ck_assert_int_eq(aw_event_view_result(view, aw_sigma_item_id(a)), 0);
+	for (struct aw_sigma_item **p = (struct aw_sigma_item *[]){a, b, c, d, e, NULL}; *p; p++)
+		aw_sigma_item_free(*p);
+
+	/* expand takes its values from the configuration: no shared result */
+	struct aw_sigma_placeholder ph[] = {{"Admins", (const char *const[]){"root"}, 1}};
+	struct aw_sigma_compile_ctx ctx = {.placeholders = ph, .nplaceholders = 1};
+	cur_ctx = &ctx;
+	a = item("u|expand: '%Admins%'");
+	ck_assert_uint_eq(aw_sigma_item_id(a), 0);
+	aw_sigma_item_free(a);
+}
+END_TEST
+
 START_TEST(value_list_is_or)
 {
 	check("Category: [Audit, RequestResponse]",
@@ -600,6 +637,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(v, setup, teardown);
 	tcase_add_test(v, string_is_whole_value_case_insensitive);
 	tcase_add_test(v, value_list_is_or);
+	tcase_add_test(v, items_written_alike_share_a_result);
 	tcase_add_test(v, yaml_and_sigma_escaping_layers);
 	tcase_add_test(v, numbers_match_numbers_and_numeric_strings);
 	tcase_add_test(v, booleans_match_bools_and_strings);
