@@ -141,7 +141,7 @@ static void replay_line(struct replay *r, char *line, size_t len, const char *or
 /* Lines are read in 1 MiB blocks with read(2) and split in place: recorded corpora
  * are large, and stdio's line reading cost more than tokenizing them. A line longer
  * than REPLAY_MAX_LINE is skipped with a message. */
-#define REPLAY_BLOCK	((size_t)1 << 20)
+#define REPLAY_BLOCK	((size_t)1 << 17)
 #define REPLAY_MAX_LINE ((size_t)64 << 20)
 
 static int replay_file(struct replay *r, const char *path)
