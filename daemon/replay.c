@@ -138,8 +138,9 @@ static void replay_line(struct replay *r, char *line, size_t len, const char *or
 	r->bad_lines += bad;
 }
 
-/* Lines are read in 1 MiB blocks with read(2) and split in place: recorded corpora
- * are large, and stdio's line reading cost more than tokenizing them. A line longer
+/* Lines are read in 128 KiB blocks with read(2) and split in place: recorded corpora
+ * are large, and stdio's line reading cost more than tokenizing them; a block that
+ * small is still in the core's cache while its records are tokenized. A line longer
  * than REPLAY_MAX_LINE is skipped with a message. */
 #define REPLAY_BLOCK	((size_t)1 << 17)
 #define REPLAY_MAX_LINE ((size_t)64 << 20)
