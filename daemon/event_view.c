@@ -311,7 +311,9 @@ static enum parse_rc tokenize(struct aw_event_view *v, const char *js, size_t le
 /* The unescaped bytes of STRING token i of doc d (computed once per event). When the
  * arena is exhausted the raw (still escaped) bytes are returned: a bounded degradation
  * rather than a failed lookup. */
-static const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len)
+/* The decoding half of tok_string, out of line: most strings have no escape. */
+static __attribute__((noinline)) const char *tok_decoded(struct aw_event_view *v, int d, int i,
+							 size_t *len)
 {
 	const struct doc *dc = &v->docs[d];
 	int ti = dc->base + i;
@@ -320,10 +322,6 @@ static const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len
 	size_t rawlen = (size_t)(t->end - t->start);
 	struct tok_aux *a = aux_of(v, ti);
 
-	if (!doc_esc(v, d, i)) {
-		*len = rawlen;
-		return raw;
-	}
 	if (!a->s) {
 		bool twice = dc->escaped;
 		/* decoding never lengthens text; twice needs a scratch copy, as
@@ -349,6 +347,16 @@ static const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len
 	}
 	*len = a->len;
 	return a->s;
+}
+
+static inline const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len)
+{
+	const jsmntok_t *t = &doc_tok(v, d)[i];
+
+	if (doc_esc(v, d, i))
+		return tok_decoded(v, d, i, len);
+	*len = (size_t)(t->end - t->start);
+	return v->docs[d].js + t->start;
 }
 
 /* The JSON text of OBJECT or ARRAY token i of doc d as it reads decoded: its raw bytes,
@@ -628,14 +636,14 @@ static inline enum key_match key_is(struct aw_event_view *v, int d, int k, const
  * both, because a field a rule names is often absent, and an absent one used to cost
  * two scans. */
 static int find_key(struct aw_event_view *v, int d, int obj, const char *name, size_t len,
-		    int *folded)
+		    uint32_t hash, int *folded)
 {
 	enum key_match m;
 
 	*folded = -1;
 	if (d == 0 && obj == 0) {
 		size_t mask = v->ktab_cap - 1;
-		for (size_t i = key_hash(name, len) & mask; v->ktab[i] >= 0; i = (i + 1) & mask) {
+		for (size_t i = hash & mask; v->ktab[i] >= 0; i = (i + 1) & mask) {
 			m = key_is(v, 0, v->ktab[i], name, len);
 			if (m == KEY_EXACT)
 				return v->ktab[i] + 1;
@@ -702,8 +710,9 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 	jsmntype_t type = doc_tok(v, d)[i].type;
 	if (type == JSMN_OBJECT) {
 		const char *seg = f->seg[k];
-		size_t sl = strlen(seg);
-		int folded, vi = find_key(v, d, i, seg, sl, &folded);
+		size_t sl = f->seglen ? f->seglen[k] : strlen(seg); /* NULL: a ref made by hand */
+		uint32_t h = d == 0 && i == 0 ? key_hash(seg, sl) : 0; /* only the record's keys are hashed */
+		int folded, vi = find_key(v, d, i, seg, sl, h, &folded);
 		if (vi < 0)
 			vi = folded;
 		return vi >= 0 && walk(v, d, vi, f, k + 1, vis, found);
@@ -774,7 +783,9 @@ int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_
 		return 1;
 	}
 	int folded;
-	vi = find_key(v, 0, 0, f->name, f->len, &folded);
+	/* 0 also for a ref made by hand (alert.c): the hash is then computed here */
+	vi = find_key(v, 0, 0, f->name, f->len, f->hash ? f->hash : key_hash(f->name, f->len),
+		      &folded);
 	if (vi >= 0) {
 		found = true;
 		vis.d = 0;
@@ -1024,12 +1035,14 @@ int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error 
 	if (!f->name)
 		goto oom;
 	f->id = aw_field_id(name, f->len);
+	f->hash = key_hash(name, f->len);
 	if (!strchr(name, '.'))
 		return 0;
 	for (const char *p = name; *p; p++)
 		n += *p == '.';
 	f->seg = calloc(n, sizeof *f->seg);
-	if (!f->seg)
+	f->seglen = calloc(n, sizeof *f->seglen);
+	if (!f->seg || !f->seglen)
 		goto oom;
 	/* seg[0] owns one copy of the name with the dots turned into NULs */
 	char *buf = strdup(name);
@@ -1043,6 +1056,8 @@ int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error 
 			f->seg[f->nseg++] = p + 1;
 		}
 	}
+	for (size_t k = 0; k < f->nseg; k++)
+		f->seglen[k] = strlen(f->seg[k]);
 	return 0;
 oom:
 	aw_field_ref_free(f);
@@ -1056,6 +1071,7 @@ void aw_field_ref_free(struct aw_field_ref *f)
 	if (f->seg)
 		free(f->seg[0]);
 	free(f->seg);
+	free(f->seglen);
 	free(f->name);
 	memset(f, 0, sizeof *f);
 }

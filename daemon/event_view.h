@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -46,7 +47,9 @@ struct aw_field_ref {
 	char *name;           /* as written in the rule */
 	size_t len;
 	char **seg;           /* path segments, when the name contains dots */
+	size_t *seglen;       /* their lengths */
 	size_t nseg;
+	uint32_t hash;        /* of name, as the view hashes the record's keys */
 	unsigned id;          /* aw_field_id() of name, for the view's per-event memo;
 				 0 when none was left */
 };

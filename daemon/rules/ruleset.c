@@ -7,7 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "field_id.h"
 
 /* The columns classification reads. */
 enum class_col { COL_NONE = -1, COL_PROVIDER, COL_CATEGORY, COL_CATEGORY_VALUE, NCOLS };
@@ -58,12 +57,13 @@ static pthread_once_t class_once = PTHREAD_ONCE_INIT;
 
 static void class_refs_init(void)
 {
-	for (size_t i = 0; i < NCOLS; i++) {
-		size_t len = strlen(class_names[i]);
-		class_refs[i] = (struct aw_field_ref){
-		    .name = (char *)class_names[i], .len = len,
-		    .id = aw_field_id(class_names[i], len)};
-	}
+	struct aw_error err;
+
+	/* kept for the life of the process; without memory, a plain ref still works */
+	for (size_t i = 0; i < NCOLS; i++)
+		if (aw_field_ref_init(&class_refs[i], class_names[i], &err) < 0)
+			class_refs[i] = (struct aw_field_ref){
+			    .name = (char *)class_names[i], .len = strlen(class_names[i])};
 }
 
 /* The first string value of a column, copied into buf; "" when absent. */
