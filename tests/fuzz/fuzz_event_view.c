@@ -2,13 +2,16 @@
  * inputs (as the engine does), a few fixed field references are looked up (plain,
  * dotted, through JSON text columns, through arrays), one lookup is nested inside
  * another's callback (what `fieldref` does), and every string leaf is visited. The
- * callbacks read every byte handed to them so that ASan sees any stale pointer. */
+ * callbacks read every byte handed to them so that ASan sees any stale pointer. The
+ * same lookups are then made with the input's tokens borrowed (the engine's path):
+ * every value must read the same. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "event_view.h"
+#include "json_tok.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,6 +40,26 @@ static int touch(void *ud, const struct aw_val *v)
 	if (v->kind == AW_VAL_BOOL && v->len != (v->b ? 4u : 5u))
 		__builtin_trap();
 	return ud != NULL && (sink & 7) == 0;
+}
+
+static uint64_t digest;
+
+static int fold(void *ud, const struct aw_val *v)
+{
+	digest = (digest ^ (uint64_t)v->kind) * 1099511628211ull;
+	for (size_t i = 0; i < v->len; i++)
+		digest = (digest ^ (unsigned char)v->s[i]) * 1099511628211ull;
+	return 0;
+}
+
+/* Every value every ref finds, and every string leaf, as one number. */
+static uint64_t all_values(void)
+{
+	digest = 1469598103934665603ull;
+	for (size_t i = 0; i < NREFS; i++)
+		digest ^= (uint64_t)aw_event_view_get(view, &refs[i], fold, NULL, NULL) << 7;
+	aw_event_view_each_string(view, fold, NULL);
+	return digest;
 }
 
 static int nested(void *ud, const struct aw_val *v)
@@ -69,6 +92,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	aw_event_view_each_string(view, touch, NULL);
 	size_t len;
 	if (aw_event_view_text(view, &len) != (const char *)data || len != size)
+		__builtin_trap();
+
+	static jsmntok_t tok[2048];
+	static bool esc[2048];
+	struct aw_jtok_err jerr;
+	uint64_t own = all_values();
+	int n = aw_json_tokenize((const char *)data, size, tok, 2048, esc, 64, &jerr);
+	if (n <= 0)
+		return 0;
+	struct aw_json_tokens pre = {.tok = tok, .esc = esc, .n = n};
+	if (aw_event_view_reset_tokens(view, (const char *)data, size, &pre, &err) != 0 ||
+	    all_values() != own)
 		__builtin_trap();
 	return 0;
 }
