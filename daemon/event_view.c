@@ -271,8 +271,7 @@ static struct tok_aux *aux_of(struct aw_event_view *v, int ti)
 
 /* Tokenize (and validate) js into v->tok[base...], growing the array up to
  * max_tokens; with escaped, js is a string's raw body and the JSON text is what it
- * decodes to (aw_json_tokenize_escaped). On success *ntok is the count and the aux
- * entries are initialized. */
+ * decodes to (aw_json_tokenize_escaped). On success *ntok is the count. */
 static enum parse_rc tokenize(struct aw_event_view *v, const char *js, size_t len, int base,
 			      bool escaped, int *ntok, size_t *errpos)
 {
@@ -308,10 +307,9 @@ static enum parse_rc tokenize(struct aw_event_view *v, const char *js, size_t le
 
 /* --- strings -------------------------------------------------------------------- */
 
-/* The unescaped bytes of STRING token i of doc d (computed once per event). When the
+/* The decoding half of tok_string, out of line: most strings have no escape. When the
  * arena is exhausted the raw (still escaped) bytes are returned: a bounded degradation
  * rather than a failed lookup. */
-/* The decoding half of tok_string, out of line: most strings have no escape. */
 static __attribute__((noinline)) const char *tok_decoded(struct aw_event_view *v, int d, int i,
 							 size_t *len)
 {
@@ -326,14 +324,14 @@ static __attribute__((noinline)) const char *tok_decoded(struct aw_event_view *v
 		bool twice = dc->escaped;
 		/* decoding never lengthens text; twice needs a scratch copy, as
 		 * aw_json_unescape's output must not overlap its input */
-		char *out = arena_alloc(v, (rawlen ? rawlen : 1) * (twice ? 2 : 1));
-		char *mid = out + rawlen;
+		char *out = arena_alloc(v, (rawlen ? rawlen : 1) * (twice ? 2 : 1)), *mid;
 		size_t midlen;
 		a = &v->aux[ti];
 		if (!out) {
 			*len = rawlen;
 			return raw;
 		}
+		mid = out + rawlen;
 		/* the tokenizer has rejected malformed escapes, so this only fails if one
 		 * slips by */
 		if (twice ? aw_json_unescape(raw, rawlen, mid, rawlen, &midlen) == 0 &&
@@ -349,6 +347,7 @@ static __attribute__((noinline)) const char *tok_decoded(struct aw_event_view *v
 	return a->s;
 }
 
+/* The unescaped bytes of STRING token i of doc d (decoded once per event). */
 static inline const char *tok_string(struct aw_event_view *v, int d, int i, size_t *len)
 {
 	const jsmntok_t *t = &doc_tok(v, d)[i];
@@ -608,7 +607,8 @@ static uint32_t key_hash(const char *s, size_t n)
 enum key_match { KEY_NO, KEY_CASE, KEY_EXACT };
 
 /* Does key token k of doc d name `name`: exactly, only ignoring ASCII case, or not. */
-static inline enum key_match key_is(struct aw_event_view *v, int d, int k, const char *name, size_t len)
+static inline enum key_match key_is(struct aw_event_view *v, int d, int k, const char *name,
+				    size_t len)
 {
 	const jsmntok_t *t = &doc_tok(v, d)[k];
 	size_t kl = (size_t)(t->end - t->start);
@@ -710,8 +710,9 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 	jsmntype_t type = doc_tok(v, d)[i].type;
 	if (type == JSMN_OBJECT) {
 		const char *seg = f->seg[k];
-		size_t sl = f->seglen ? f->seglen[k] : strlen(seg); /* NULL: a ref made by hand */
-		uint32_t h = d == 0 && i == 0 ? key_hash(seg, sl) : 0; /* only the record's keys are hashed */
+		/* no lengths: a ref made by hand; only the record's keys are hashed */
+		size_t sl = f->seglen ? f->seglen[k] : strlen(seg);
+		uint32_t h = d == 0 && i == 0 ? key_hash(seg, sl) : 0;
 		int folded, vi = find_key(v, d, i, seg, sl, h, &folded);
 		if (vi < 0)
 			vi = folded;
