@@ -9,13 +9,15 @@
  *     documents that are mostly valid (random bytes rarely decode to JSON). */
 #include <json-c/json_object.h>
 #include <json-c/json_tokener.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_scan.h"
+#include "../json_tok_contract.h"
 #include "json_tok.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -70,95 +72,29 @@ static bool jsonc_looser(const char *s, size_t n, const struct aw_jtok_err *err)
 	return before == '0' && at >= '0' && at <= '9';
 }
 
-static char *unescape(const char *s, size_t n, size_t *out_len)
+/* The contract's failures: the message, then a trap, which libFuzzer reports with the
+ * input. */
+__attribute__((format(printf, 1, 2))) static void contract_fail(const char *fmt, ...)
 {
-	char *o = malloc(n + 1);
+	va_list ap;
 
-	CHECK(o);
-	CHECK(aw_json_unescape(s, n, o, n, out_len) == 0);
-	return o;
-}
-
-/* The value of a string token: its unescaped bytes (times: 1 or 2), malloc'd. */
-static char *str_value(const char *raw, size_t n, bool esc, int times, size_t *len)
-{
-	char *v = malloc(n + 1);
-
-	CHECK(v);
-	memcpy(v, raw, n);
-	*len = n;
-	CHECK(esc == (memchr(raw, '\\', n) != NULL));
-	if (!esc)
-		return v;
-	for (int t = 0; t < times; t++) {
-		size_t l;
-		char *w = unescape(v, *len, &l);
-		free(v);
-		v = w;
-		*len = l;
-	}
-	return v;
-}
-
-/* Whether the body escapes a 'u' (the only escape the escaped form declines). */
-static bool has_u_escape(const char *b, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (b[i] == '\\') {
-			if (b[i + 1] == 'u')
-				return true;
-			i++;
-		}
-	}
-	return false;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	__builtin_trap();
 }
 
 /* body is a valid string body: check aw_json_tokenize_escaped's contract on it. */
 static void check_body(const char *body, size_t n)
 {
-	size_t dn, cap = n + 1;
-	char *dec = unescape(body, n, &dn);
+	size_t cap = n + 1;
 	jsmntok_t *et = malloc(cap * sizeof *et), *dt = malloc(cap * sizeof *dt);
 	bool *ee = malloc(cap), *de = malloc(cap);
-	struct aw_jtok_err eerr, derr;
-	int re, rd;
-	bool u = has_u_escape(body, n);
+	const struct aw_jtok_contract c = {et, dt, ee, de, (unsigned)cap, DEPTH, contract_fail};
 
 	CHECK(et && dt && ee && de);
-	re = aw_json_tokenize_escaped(body, n, et, (unsigned)cap, ee, DEPTH, &eerr);
-	rd = aw_json_tokenize(dec, dn, dt, (unsigned)cap, de, DEPTH, &derr);
-	CHECK(re != AW_JTOK_NOMEM && rd != AW_JTOK_NOMEM);
-	if (re == AW_JTOK_DECODE)
-		CHECK(u);
-	if (rd < 0)
-		CHECK(re < 0);
-	if (!u)
-		CHECK(re == rd); /* without \u the fast path follows everything */
-	if (re >= 0) {
-		CHECK(re == rd);
-		for (int i = 0; i < re; i++) {
-			const char *er = body + et[i].start, *dr = dec + dt[i].start;
-			size_t el = (size_t)(et[i].end - et[i].start);
-			size_t dl = (size_t)(dt[i].end - dt[i].start);
-			CHECK(et[i].type == dt[i].type && et[i].size == dt[i].size &&
-			      et[i].parent == dt[i].parent);
-			CHECK(et[i].start >= 0 && et[i].start <= et[i].end &&
-			      (size_t)et[i].end <= n);
-			if (et[i].type == JSMN_STRING) {
-				size_t evl, dvl;
-				char *ev = str_value(er, el, ee[i], 2, &evl);
-				char *dv = str_value(dr, dl, de[i], 1, &dvl);
-				CHECK(evl == dvl && memcmp(ev, dv, evl) == 0);
-				free(ev);
-				free(dv);
-			} else if (et[i].type == JSMN_PRIMITIVE) {
-				CHECK(!ee[i] && el == dl && memcmp(er, dr, el) == 0);
-			} else {
-				CHECK(!ee[i] && er[0] == dr[0] && er[el - 1] == dr[dl - 1]);
-			}
-		}
-	}
-	free(dec);
+	aw_jtc_check(&c, body, n);
 	free(et);
 	free(dt);
 	free(ee);

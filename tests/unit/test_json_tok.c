@@ -2,12 +2,13 @@
  * numbers, literals, separators, trailing data, depth), where it says a document went
  * wrong, strings against a byte-at-a-time reference at every block boundary, and the
  * escaped form (JSON text still inside a string body) against decode-then-tokenize. */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_scan.h"
+#include "../json_tok_contract.h"
 #include "json_tok.h"
 #include "testutil.h"
 
@@ -486,101 +487,25 @@ END_TEST
 
 /* --- the escaped form ---------------------------------------------------------------- */
 
-static char *unescape_dup(const char *s, size_t n, size_t *len)
+/* The contract's failures, through Check with their message. */
+__attribute__((format(printf, 1, 2))) static void contract_fail(const char *fmt, ...)
 {
-	char *o = malloc(n + 1);
+	char msg[1024];
+	va_list ap;
 
-	EXPECT(o, "out of memory");
-	EXPECT(aw_json_unescape(s, n, o, n, len) == 0, "'%.*s': not unescaped", (int)n, s);
-	return o;
-}
-
-/* The value of a string token: raw, or unescaped `times` times when it has an escape. */
-static char *value_of(const char *raw, size_t n, bool e, int times, size_t *len)
-{
-	char *v = malloc(n + 1);
-
-	EXPECT(v, "out of memory");
-	EXPECT(e == (memchr(raw, '\\', n) != NULL), "'%.*s': esc %d", (int)n, raw, e);
-	memcpy(v, raw, n);
-	*len = n;
-	for (int t = 0; e && t < times; t++) {
-		size_t l;
-		char *w = unescape_dup(v, *len, &l);
-		free(v);
-		v = w;
-		*len = l;
-	}
-	return v;
-}
-
-static bool has_u_escape(const char *b, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (b[i] == '\\') {
-			if (b[i + 1] == 'u')
-				return true;
-			i++;
-		}
-	}
-	return false;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	ck_abort_msg("%s", msg);
 }
 
 /* Tokenize body[0..n) (a valid string body) both ways and check the contract the event
- * view relies on; returns aw_json_tokenize_escaped's result. */
+ * view relies on; returns aw_json_tokenize_escaped's result, its tokens in tok/esc. */
 static int escaped_check(const char *body, size_t n, int max_depth)
 {
-	size_t dn;
-	char *dec = unescape_dup(body, n, &dn);
-	char *copy = malloc(n ? n : 1);
-	struct aw_jtok_err eerr, derr;
-	int re, rd;
+	const struct aw_jtok_contract c = {tok, tok2, esc, esc2, NTOK, max_depth, contract_fail};
 
-	EXPECT(copy, "out of memory");
-	memcpy(copy, body, n);
-	re = aw_json_tokenize_escaped(copy, n, tok, NTOK, esc, max_depth, &eerr);
-	rd = aw_json_tokenize(dec, dn, tok2, NTOK, esc2, max_depth, &derr);
-	if (re < 0)
-		EXPECT(eerr.pos <= n, "'%.*s': error at %zu", (int)n, body, eerr.pos);
-	if (rd < 0)
-		EXPECT(re < 0, "'%.*s': escaped %d, decoded %d", (int)n, body, re, rd);
-	if (!has_u_escape(body, n))
-		EXPECT(re == rd, "'%.*s': escaped %d, decoded %d", (int)n, body, re, rd);
-	else if (re < 0)
-		EXPECT(re == AW_JTOK_DECODE || re == rd, "'%.*s': escaped %d, decoded %d", (int)n,
-		       body, re, rd);
-	if (re >= 0) {
-		EXPECT(re == rd, "'%.*s': escaped %d, decoded %d", (int)n, body, re, rd);
-		for (int i = 0; i < re; i++) {
-			const char *er = copy + tok[i].start, *dr = dec + tok2[i].start;
-			size_t el = (size_t)(tok[i].end - tok[i].start);
-			size_t dl = (size_t)(tok2[i].end - tok2[i].start);
-			EXPECT(tok[i].type == tok2[i].type && tok[i].size == tok2[i].size &&
-				   tok[i].parent == tok2[i].parent,
-			       "'%.*s': token %d differs", (int)n, body, i);
-			if (tok[i].type == JSMN_STRING) {
-				size_t evl, dvl;
-				char *ev = value_of(er, el, esc[i], 2, &evl);
-				char *dv = value_of(dr, dl, esc2[i], 1, &dvl);
-				EXPECT(evl == dvl && memcmp(ev, dv, evl) == 0,
-				       "'%.*s': string %d is '%.*s', want '%.*s'", (int)n, body, i,
-				       (int)evl, ev, (int)dvl, dv);
-				free(ev);
-				free(dv);
-			} else {
-				EXPECT(!esc[i], "'%.*s': token %d esc", (int)n, body, i);
-				if (tok[i].type == JSMN_PRIMITIVE)
-					EXPECT(el == dl && memcmp(er, dr, el) == 0,
-					       "'%.*s': primitive %d differs", (int)n, body, i);
-				else
-					EXPECT(er[0] == dr[0] && er[el - 1] == dr[dl - 1],
-					       "'%.*s': container %d differs", (int)n, body, i);
-			}
-		}
-	}
-	free(copy);
-	free(dec);
-	return re;
+	return aw_jtc_check(&c, body, n);
 }
 
 /* The escaped form alone, on a C string. */
@@ -594,58 +519,67 @@ static int esc_check(const char *body)
 	return escaped_check(body, strlen(body), DEPTH);
 }
 
-/* Bodies written as they appear between a record's quotes. */
+/* Bodies written as they appear between a record's quotes, and what the escaped form
+ * makes of them. */
+static const struct {
+	const char *body;
+	int rc;
+} escaped_bodies[] = {
+    /* what properties_s holds */
+    {"{\\\"apiName\\\":\\\"Azure OpenAI API\\\",\\\"requestTime\\\":"
+     "638857160619644472,\\\"ok\\\":true,\\\"x\\\":null}",
+     9},
+    /* pretty-printed, with the body's \n \t \r as whitespace */
+    {"{\\n\\t\\\"a\\\": [1, 2.5, -0],\\r\\n\\t\\\"b\\\" :\\t{}\\n}", 8},
+    {"\\n [ ] \\t", 1},
+    /* a string ending in the document's backslash, and empty ones */
+    {"{\\\"\\\\\\\\\\\":\\\"\\\"}", 3},
+    {"\\\"\\\"", 1},
+    {"\\\"abc\\\"", 1},
+    {"-1.5e3", 1},
+    {"true", 1},
+    /* \u anywhere: decode first */
+    {"[1,\\u0020 2]", AW_JTOK_DECODE},
+    {"[\\\"\\u0041\\\"]", AW_JTOK_DECODE},
+    {"1\\u0030", AW_JTOK_DECODE},
+    {"tr\\u0075e", AW_JTOK_DECODE},
+    {"\\u005b]", AW_JTOK_DECODE},
+    {"[\\\"\\\\u00\\u00341\\\"]", AW_JTOK_DECODE},
+    /* decodes to something that is not JSON */
+    {"[\\\"a\\nb\\\"]", AW_JTOK_BAD},  /* a newline in a string */
+    {"[\\\"a\\tb\\\"]", AW_JTOK_BAD},  /* a tab in a string */
+    {"[\\\"a\\\\x\\\"]", AW_JTOK_BAD}, /* \x */
+    {"[\\\"a\\\\u00g0\\\"]", AW_JTOK_BAD},
+    {"[\\\"a\\\\", AW_JTOK_BAD},
+    {"[\\\"a", AW_JTOK_BAD},
+    {"[\\/]", AW_JTOK_BAD},    /* a '/' outside a string */
+    {"[\\\\]", AW_JTOK_BAD},   /* a backslash outside */
+    {"[1,\\b2]", AW_JTOK_BAD}, /* \b is no whitespace */
+    {"[1\\f]", AW_JTOK_BAD},
+    {"{\\\"a\\\" 1}", AW_JTOK_BAD},
+    {"[1,]", AW_JTOK_BAD},
+    {"", AW_JTOK_BAD},
+    {"\\n\\t ", AW_JTOK_BAD},
+    {"{} {}", AW_JTOK_BAD},
+    {"01", AW_JTOK_BAD},
+    {"[\\\"a\\\"\\\"b\\\"]", AW_JTOK_BAD},
+};
+
 START_TEST(test_escaped_bodies)
 {
 	struct aw_jtok_err err;
 
-	/* what properties_s holds */
-	ck_assert_int_eq(esc_check("{\\\"apiName\\\":\\\"Azure OpenAI API\\\",\\\"requestTime\\\":"
-				   "638857160619644472,\\\"ok\\\":true,\\\"x\\\":null}"),
-			 9);
-	/* pretty-printed, with the body's \n \t \r as whitespace */
-	ck_assert_int_eq(esc_check("{\\n\\t\\\"a\\\": [1, 2.5, -0],\\r\\n\\t\\\"b\\\" :\\t{}\\n}"),
-			 8);
-	ck_assert_int_eq(esc_check("\\n [ ] \\t"), 1);
+	for (size_t k = 0; k < sizeof escaped_bodies / sizeof escaped_bodies[0]; k++) {
+		int r = esc_check(escaped_bodies[k].body);
+		EXPECT(r == escaped_bodies[k].rc, "'%s': got %d, want %d", escaped_bodies[k].body,
+		       r, escaped_bodies[k].rc);
+	}
 	/* the document's own escapes: \" (raw \\\"), \\ (raw \\\\), \/ (raw \\/), \n (raw
 	 * \\n), \u (raw \\u) and a body's \/ inside a string */
 	ck_assert_int_eq(esc_check("[\\\"x\\\\\\\"y\\\", \\\"p\\\\\\\\q\\\", \\\"\\\\/\\/\\\", "
 				   "\\\"a\\\\nb\\\\tc\\\", \\\"\\\\u0041\\\\uD834\\\\udd1e\\\"]"),
 			 6);
 	ck_assert_int_eq(tok[1].end - tok[1].start, 6); /* the raw x\\\"y */
-	/* a string ending in the document's backslash, and empty ones */
-	ck_assert_int_eq(esc_check("{\\\"\\\\\\\\\\\":\\\"\\\"}"), 3);
-	ck_assert_int_eq(esc_check("\\\"\\\""), 1);
-	ck_assert_int_eq(esc_check("\\\"abc\\\""), 1);
-	ck_assert_int_eq(esc_check("-1.5e3"), 1);
-	ck_assert_int_eq(esc_check("true"), 1);
-
-	/* \u anywhere: decode first */
-	ck_assert_int_eq(esc_check("[1,\\u0020 2]"), AW_JTOK_DECODE);
-	ck_assert_int_eq(esc_check("[\\\"\\u0041\\\"]"), AW_JTOK_DECODE);
-	ck_assert_int_eq(esc_check("1\\u0030"), AW_JTOK_DECODE);
-	ck_assert_int_eq(esc_check("tr\\u0075e"), AW_JTOK_DECODE);
-	ck_assert_int_eq(esc_check("\\u005b]"), AW_JTOK_DECODE);
-	ck_assert_int_eq(esc_check("[\\\"\\\\u00\\u00341\\\"]"), AW_JTOK_DECODE);
-
-	/* decodes to something that is not JSON */
-	ck_assert_int_eq(esc_check("[\\\"a\\nb\\\"]"), AW_JTOK_BAD);  /* a newline in a string */
-	ck_assert_int_eq(esc_check("[\\\"a\\tb\\\"]"), AW_JTOK_BAD);  /* a tab in a string */
-	ck_assert_int_eq(esc_check("[\\\"a\\\\x\\\"]"), AW_JTOK_BAD); /* \x */
-	ck_assert_int_eq(esc_check("[\\\"a\\\\u00g0\\\"]"), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check("[\\\"a\\\\"), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check("[\\\"a"), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check("[\\/]"), AW_JTOK_BAD);    /* a '/' outside a string */
-	ck_assert_int_eq(esc_check("[\\\\]"), AW_JTOK_BAD);   /* a backslash outside */
-	ck_assert_int_eq(esc_check("[1,\\b2]"), AW_JTOK_BAD); /* \b is no whitespace */
-	ck_assert_int_eq(esc_check("[1\\f]"), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check("{\\\"a\\\" 1}"), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check("[1,]"), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check(""), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check("\\n\\t "), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check("{} {}"), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check("01"), AW_JTOK_BAD);
-	ck_assert_int_eq(esc_check("[\\\"a\\\"\\\"b\\\"]"), AW_JTOK_BAD);
 
 	/* where: offsets into the body */
 	ck_assert_int_eq(etok("{\\\"a\\\" 1}", NTOK, &err), AW_JTOK_BAD);
