@@ -2,8 +2,11 @@
  * field's place per event in a plain array: every rule, index and correlation that
  * names `ResultSignature` shares one id and so one lookup per event, and an id is
  * never reused, so a field_ref freed and made again at the same address (alert.c makes
- * them on the fly) cannot see another name's answer. Names are few (those the loaded
- * rules use); the table never shrinks and stops handing out ids at a ceiling. */
+ * them on the fly) cannot see another name's answer. Sigma items take their ids from
+ * the same table, named by their text (sigma_item.c), so the view can keep an item's
+ * result per event too; such texts hold bytes no field name has. Names are few (those
+ * the loaded rules use); the table never shrinks and stops handing out ids at a
+ * ceiling. */
 #ifndef AW_FIELD_ID_H
 #define AW_FIELD_ID_H
 
