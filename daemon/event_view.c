@@ -82,10 +82,13 @@ struct aw_event_view {
 	size_t tcap, tused;
 	struct doc *docs;
 	size_t dcap, ndocs;
-	int *keys; /* token indices of the record's top-level keys */
-	size_t kcap, nkeys;
-	int *ktab; /* open-addressing table of those keys by key_hash; -1 = empty */
-	size_t ktab_cap; /* a power of two, at least twice nkeys */
+	/* Open-addressing table of the record's top-level keys by key_hash. A slot
+	 * keeps the hash, so a probe compares key text only when the hashes agree. */
+	struct kslot {
+		int tok; /* key token, -1 = empty */
+		uint32_t hash;
+	} *ktab;
+	size_t ktab_cap; /* a power of two, at least twice the record's keys */
 	struct chunk *chunks, *cur;
 	size_t arena_cap; /* bytes reserved by all chunks */
 	const char *json;
@@ -232,20 +235,6 @@ static int push_doc(struct aw_event_view *v, const struct doc *d)
 		v->docs[v->ndocs].esc = v->esc + d->base;
 	}
 	v->ndocs++;
-	return 0;
-}
-
-static int push_key(struct aw_event_view *v, int tok)
-{
-	if (v->nkeys == v->kcap) {
-		size_t ncap = v->kcap ? v->kcap * 2 : 64;
-		int *nk = realloc(v->keys, ncap * sizeof *nk);
-		if (!nk)
-			return -1;
-		v->keys = nk;
-		v->kcap = ncap;
-	}
-	v->keys[v->nkeys++] = tok;
 	return 0;
 }
 
@@ -450,9 +439,10 @@ static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
 	const char *raw = dc->js + t->start;
 	size_t rawlen = (size_t)(t->end - t->start);
 
-	memset(out, 0, sizeof *out);
 	out->s = raw;
 	out->len = rawlen;
+	out->num = 0;
+	out->b = false;
 	switch (t->type) {
 	case JSMN_STRING:
 		out->kind = AW_VAL_STRING;
@@ -553,19 +543,43 @@ static int skip(const struct aw_event_view *v, int d, int i)
 	return j;
 }
 
-/* memcmp(a, b, n) == 0 for the short names fields have, without a libc call. */
+/* skip() for what is mostly a string or a number: O(1) then. */
+static inline int next_value(const struct aw_event_view *v, int d, int i)
+{
+	jsmntype_t type = doc_tok(v, d)[i].type;
+
+	return type == JSMN_OBJECT || type == JSMN_ARRAY ? skip(v, d, i) : i + 1;
+}
+
+/* memcmp(a, b, n) == 0 for the short names fields have, without a libc call. The
+ * last word overlaps the one before it rather than finishing byte by byte. */
 static inline bool bytes_eq(const char *a, const char *b, size_t n)
 {
 	uint64_t x, y;
+	uint32_t p, q;
 
-	for (; n >= 8; a += 8, b += 8, n -= 8) {
-		memcpy(&x, a, 8);
-		memcpy(&y, b, 8);
-		if (x != y)
-			return false;
+	if (n >= 8) {
+		for (size_t k = 0; k + 8 < n; k += 8) {
+			memcpy(&x, a + k, 8);
+			memcpy(&y, b + k, 8);
+			if (x != y)
+				return false;
+		}
+		memcpy(&x, a + n - 8, 8);
+		memcpy(&y, b + n - 8, 8);
+		return x == y;
 	}
-	for (; n; a++, b++, n--)
-		if (*a != *b)
+	if (n >= 4) {
+		memcpy(&p, a, 4);
+		memcpy(&q, b, 4);
+		if (p != q)
+			return false;
+		memcpy(&p, a + n - 4, 4);
+		memcpy(&q, b + n - 4, 4);
+		return p == q;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (a[k] != b[k])
 			return false;
 	return true;
 }
@@ -601,7 +615,10 @@ static uint32_t key_hash(const char *s, size_t n)
 	a |= 0x20202020u;
 	b |= 0x20202020u;
 	h = (a * 0x9E3779B1u) ^ (b * 0x85EBCA77u) ^ ((uint32_t)n * 0xC2B2AE3Du);
-	return h ^ (h >> 15);
+	/* the table uses the low bits: mix the high ones down (murmur3's finalizer) */
+	h ^= h >> 16;
+	h *= 0x85EBCA6Bu;
+	return h ^ (h >> 13);
 }
 
 enum key_match { KEY_NO, KEY_CASE, KEY_EXACT };
@@ -643,16 +660,19 @@ static int find_key(struct aw_event_view *v, int d, int obj, const char *name, s
 	*folded = -1;
 	if (d == 0 && obj == 0) {
 		size_t mask = v->ktab_cap - 1;
-		for (size_t i = hash & mask; v->ktab[i] >= 0; i = (i + 1) & mask) {
-			m = key_is(v, 0, v->ktab[i], name, len);
+		for (size_t i = hash & mask; v->ktab[i].tok >= 0; i = (i + 1) & mask) {
+			if (v->ktab[i].hash != hash)
+				continue;
+			m = key_is(v, 0, v->ktab[i].tok, name, len);
 			if (m == KEY_EXACT)
-				return v->ktab[i] + 1;
+				return v->ktab[i].tok + 1;
 			if (m == KEY_CASE && *folded < 0)
-				*folded = v->ktab[i] + 1;
+				*folded = v->ktab[i].tok + 1;
 		}
 		return -1;
 	}
-	int n = doc_tok(v, d)[obj].size;
+	const jsmntok_t *t = doc_tok(v, d);
+	int n = t[obj].size;
 	int j = obj + 1;
 	for (int k = 0; k < n; k++) {
 		m = key_is(v, d, j, name, len);
@@ -660,7 +680,7 @@ static int find_key(struct aw_event_view *v, int d, int obj, const char *name, s
 			return j + 1;
 		if (m == KEY_CASE && *folded < 0)
 			*folded = j + 1;
-		j = skip(v, d, j + 1);
+		j = next_value(v, d, j + 1);
 	}
 	return -1;
 }
@@ -712,7 +732,7 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 		const char *seg = f->seg[k];
 		/* no lengths: a ref made by hand; only the record's keys are hashed */
 		size_t sl = f->seglen ? f->seglen[k] : strlen(seg);
-		uint32_t h = d == 0 && i == 0 ? key_hash(seg, sl) : 0;
+		uint32_t h = d != 0 || i != 0 ? 0 : f->hash0 ? f->hash0 : key_hash(seg, sl);
 		int folded, vi = find_key(v, d, i, seg, sl, h, &folded);
 		if (vi < 0)
 			vi = folded;
@@ -758,51 +778,20 @@ static struct memo *memo_slot(struct aw_event_view *v, const struct aw_field_ref
 	return &v->memo[f->id];
 }
 
-int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn, void *ud,
-		      bool *stopped)
+/* A dotted name that is no top-level key: its path, else a key equal but for case. */
+static int get_path(struct aw_event_view *v, const struct aw_field_ref *f, int folded,
+		    aw_val_fn fn, void *ud, bool *stopped)
 {
 	struct visit vis = {.fn = fn, .ud = ud};
 	bool found = false;
-	int vi;
+	struct memo *m;
 
-	if (stopped)
-		*stopped = false;
-	if (!v->valid)
-		return 0;
-	/* a copy: a callback may look up another field and so move the memo array */
-	struct memo *m = memo_slot(v, f), hit;
-	if (m && m->gen == v->gen) {
-		hit = *m;
-		if (!hit.found)
-			return 0;
-		if (hit.val.kind == AW_VAL_ARRAY)
-			emit(v, hit.d, hit.i, &vis);
-		else
-			vis.stopped = fn(ud, &hit.val) != 0;
-		if (stopped)
-			*stopped = vis.stopped;
-		return 1;
-	}
-	int folded;
-	/* 0 also for a ref made by hand (alert.c): the hash is then computed here */
-	vi = find_key(v, 0, 0, f->name, f->len, f->hash ? f->hash : key_hash(f->name, f->len),
-		      &folded);
-	if (vi >= 0) {
+	walk(v, 0, 0, f, 0, &vis, &found);
+	if (!found && folded >= 0) {
 		found = true;
 		vis.d = 0;
-		vis.i = vi;
-		emit(v, 0, vi, &vis);
-	} else if (f->nseg > 1) {
-		walk(v, 0, 0, f, 0, &vis, &found);
-	}
-	if (!found) {
-		vi = folded;
-		if (vi >= 0) {
-			found = true;
-			vis.d = 0;
-			vis.i = vi;
-			emit(v, 0, vi, &vis);
-		}
+		vis.i = folded;
+		emit(v, 0, folded, &vis);
 	}
 	/* a walk stopped early may not have seen every place: remember only what is sure */
 	if (!vis.forked && (m = memo_slot(v, f))) {
@@ -812,6 +801,73 @@ int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_
 	if (stopped)
 		*stopped = vis.stopped;
 	return found ? 1 : 0;
+}
+
+/* A field not yet looked up in this event (or one that cannot be remembered). */
+static __attribute__((noinline)) int get_slow(struct aw_event_view *v,
+					       const struct aw_field_ref *f, aw_val_fn fn,
+					       void *ud, bool *stopped)
+{
+	struct memo *m;
+	struct aw_val val;
+	int folded;
+	/* 0 also for a ref made by hand (alert.c): the hash is then computed here */
+	int vi = find_key(v, 0, 0, f->name, f->len,
+			  f->hash ? f->hash : key_hash(f->name, f->len), &folded);
+
+	if (vi < 0) {
+		if (f->nseg > 1)
+			return get_path(v, f, folded, fn, ud, stopped);
+		vi = folded;
+	}
+	m = memo_slot(v, f);
+	if (vi < 0) {
+		if (m)
+			*m = (struct memo){.gen = v->gen, .found = false};
+		return 0;
+	}
+	make_val(v, 0, vi, &val);
+	if (m)
+		*m = (struct memo){.gen = v->gen, .found = true, .d = 0, .i = vi, .val = val};
+	if (val.kind == AW_VAL_ARRAY) {
+		struct visit vis = {.fn = fn, .ud = ud, .d = -1};
+		emit(v, 0, vi, &vis);
+		if (stopped)
+			*stopped = vis.stopped;
+	} else {
+		bool st = fn(ud, &val) != 0;
+		if (stopped)
+			*stopped = st;
+	}
+	return 1;
+}
+
+int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn, void *ud,
+		      bool *stopped)
+{
+	bool st = false;
+
+	if (stopped)
+		*stopped = false;
+	if (!v->valid)
+		return 0;
+	if (f->id == 0 || f->id >= v->mcap || v->memo[f->id].gen != v->gen)
+		return get_slow(v, f, fn, ud, stopped);
+	const struct memo *m = &v->memo[f->id];
+	if (!m->found)
+		return 0;
+	if (m->val.kind == AW_VAL_ARRAY) {
+		struct visit vis = {.fn = fn, .ud = ud, .d = -1};
+		emit(v, m->d, m->i, &vis);
+		st = vis.stopped;
+	} else {
+		/* a copy: a callback may look up another field and so move the memo array */
+		struct aw_val val = m->val;
+		st = fn(ud, &val) != 0;
+	}
+	if (stopped)
+		*stopped = st;
+	return 1;
 }
 
 int aw_event_view_result(const struct aw_event_view *v, unsigned id)
@@ -896,7 +952,6 @@ void aw_event_view_free(struct aw_event_view *v)
 	free(v->aux);
 	free(v->esc);
 	free(v->docs);
-	free(v->keys);
 	free(v->ktab);
 	free(v->memo);
 	free(v->results);
@@ -906,29 +961,31 @@ void aw_event_view_free(struct aw_event_view *v)
 /* The top-level keys' hash table; its slots are reused from event to event. */
 static int index_keys(struct aw_event_view *v)
 {
-	size_t cap = 32;
+	const jsmntok_t *t = doc_tok(v, 0);
+	size_t nkeys = (size_t)t[0].size, cap = 32, mask;
 
-	while (cap < 2 * v->nkeys)
+	while (cap < 2 * nkeys)
 		cap *= 2;
 	if (cap > v->ktab_cap) {
-		int *t = realloc(v->ktab, cap * sizeof *t);
-		if (!t)
+		struct kslot *nt = realloc(v->ktab, cap * sizeof *nt);
+		if (!nt)
 			return -1;
-		v->ktab = t;
+		v->ktab = nt;
 		v->ktab_cap = cap;
 	}
-	cap = v->ktab_cap;
-	memset(v->ktab, 0xff, cap * sizeof *v->ktab);
-	for (size_t k = 0; k < v->nkeys; k++) {
-		const jsmntok_t *t = &doc_tok(v, 0)[v->keys[k]];
-		size_t len = (size_t)(t->end - t->start);
-		const char *name = v->json + t->start;
-		if (doc_esc(v, 0, v->keys[k]))
-			name = tok_string(v, 0, v->keys[k], &len);
-		size_t i = key_hash(name, len) & (cap - 1);
-		while (v->ktab[i] >= 0)
-			i = (i + 1) & (cap - 1);
-		v->ktab[i] = v->keys[k];
+	mask = v->ktab_cap - 1;
+	memset(v->ktab, 0xff, v->ktab_cap * sizeof *v->ktab);
+	for (size_t k = 0, j = 1; k < nkeys; k++) {
+		size_t len = (size_t)(t[j].end - t[j].start);
+		const char *name = v->json + t[j].start;
+		if (doc_esc(v, 0, (int)j))
+			name = tok_string(v, 0, (int)j, &len);
+		uint32_t h = key_hash(name, len);
+		size_t i = h & mask;
+		while (v->ktab[i].tok >= 0)
+			i = (i + 1) & mask;
+		v->ktab[i] = (struct kslot){.tok = (int)j, .hash = h};
+		j = (size_t)next_value(v, 0, (int)j + 1);
 	}
 	return 0;
 }
@@ -960,7 +1017,6 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 	v->len = len;
 	v->tused = 0;
 	v->ndocs = 0;
-	v->nkeys = 0;
 	arena_rewind(v);
 	if (!json || len == 0)
 		return aw_error_set(err, "event is empty");
@@ -995,12 +1051,6 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 	if (doc_tok(v, 0)[0].type != JSMN_OBJECT)
 		return aw_error_set(err, "event is not a JSON object");
 	v->tused = (size_t)ntok;
-	int j = 1;
-	for (int k = 0; k < doc_tok(v, 0)[0].size; k++) {
-		if (push_key(v, j) < 0)
-			return aw_error_set(err, "out of memory");
-		j = skip(v, 0, j + 1);
-	}
 	if (index_keys(v) < 0)
 		return aw_error_set(err, "out of memory");
 	v->valid = true;
@@ -1018,7 +1068,7 @@ size_t aw_event_view_footprint(const struct aw_event_view *v)
 {
 	return v->tcap * (sizeof *v->tok + sizeof *v->aux + sizeof *v->esc) +
 	       v->dcap * sizeof *v->docs +
-	       v->kcap * sizeof *v->keys + v->ktab_cap * sizeof *v->ktab + v->arena_cap +
+	       v->ktab_cap * sizeof *v->ktab + v->arena_cap +
 	       v->mcap * sizeof *v->memo + v->rcap * sizeof *v->results;
 }
 
@@ -1039,6 +1089,7 @@ int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error 
 	f->hash = key_hash(name, f->len);
 	if (!strchr(name, '.'))
 		return 0;
+	f->hash0 = key_hash(name, (size_t)(strchr(name, '.') - name));
 	for (const char *p = name; *p; p++)
 		n += *p == '.';
 	f->seg = calloc(n, sizeof *f->seg);

@@ -174,15 +174,8 @@ static inline size_t fold_unit(const unsigned char *s, size_t i, size_t n, unsig
 #define ONES  0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 
-/* Eight ASCII bytes (no high bit set) with A-Z lowered, all at once: most field values
- * rules compare are ASCII, and this runs for every one of them. */
-static inline uint64_t lower8(uint64_t x)
-{
-	uint64_t ge_a = x + (0x80 - 'A') * ONES;     /* high bit: byte >= 'A' */
-	uint64_t gt_z = x + (0x80 - 'Z' - 1) * ONES; /* high bit: byte > 'Z' */
-
-	return x | ((ge_a & ~gt_z & HIGHS) >> 2);
-}
+/* most field values rules compare are ASCII: they are folded eight bytes at a time */
+#define lower8 aw_sigma_lower8
 
 /* Does text t (n bytes, folded on the fly) equal the folded pattern p (n bytes)? */
 static bool fold_eq(const unsigned char *t, const unsigned char *p, size_t n)

@@ -127,6 +127,17 @@ bool aw_sigma_text_prefix(const char *a, size_t alen, const char *b, size_t blen
 bool aw_sigma_text_suffix(const char *a, size_t alen, const char *b, size_t blen, bool cased);
 bool aw_sigma_text_contains(const char *a, size_t alen, const char *b, size_t blen, bool cased);
 
+/* Eight ASCII bytes (no high bit set) with A-Z lowered, all at once: what folding does
+ * to ASCII text, for callers that fold a word at a time (x must have no high bit). */
+static inline uint64_t aw_sigma_lower8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t ge_a = x + (0x80 - 'A') * ones;     /* high bit: byte >= 'A' */
+	uint64_t gt_z = x + (0x80 - 'Z' - 1) * ones; /* high bit: byte > 'Z' */
+
+	return x | ((ge_a & ~gt_z & highs) >> 2);
+}
+
 /* Fold src into dst (same length; dst may equal src). */
 void aw_sigma_fold(char *dst, const char *src, size_t len);
 
