@@ -246,17 +246,30 @@ static int parse(const char *buf, size_t len, bool nul_end, const char *origin,
 		goto out;
 	}
 
+	/* by length first: this runs over every key of every record */
 	for (int i = 1; i < ntok; i = tok_skip(toks, i + 1)) {
 		const jsmntok_t *k = &toks[i], *v = &toks[i + 1];
-		if (TOK_IS(buf, k, "Type") && v->type == JSMN_STRING)
-			i_type = i + 1;
-		else if (TOK_IS(buf, k, "records") && v->type == JSMN_ARRAY)
-			i_records = i + 1;
-		else if (TOK_IS(buf, k, "time"))
-			has_time = true;
-		else if (TOK_IS(buf, k, "resourceId") || TOK_IS(buf, k, "category") ||
-			 TOK_IS(buf, k, "operationName"))
-			has_diag_key = true;
+		switch (k->end - k->start) {
+		case 4:
+			if (TOK_IS(buf, k, "Type") && v->type == JSMN_STRING)
+				i_type = i + 1;
+			else if (TOK_IS(buf, k, "time"))
+				has_time = true;
+			break;
+		case 7:
+			if (TOK_IS(buf, k, "records") && v->type == JSMN_ARRAY)
+				i_records = i + 1;
+			break;
+		case 8:
+		case 10:
+		case 13:
+			if (TOK_IS(buf, k, "resourceId") || TOK_IS(buf, k, "category") ||
+			    TOK_IS(buf, k, "operationName"))
+				has_diag_key = true;
+			break;
+		default:
+			break;
+		}
 	}
 	if (i_type >= 0)
 		rc = deliver_la(buf, len, nul_end, toks, esc, ntok, &toks[i_type], origin, fn, ud,
