@@ -12,6 +12,9 @@
  * holds JSON text (and which doc that became), so each is computed once per event. */
 #include "event_view.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -82,13 +85,12 @@ struct aw_event_view {
 	size_t tcap, tused;
 	struct doc *docs;
 	size_t dcap, ndocs;
-	/* Open-addressing table of the record's top-level keys by key_hash. A slot
-	 * keeps the hash, so a probe compares key text only when the hashes agree. */
-	struct kslot {
-		int tok; /* key token, -1 = empty */
-		uint32_t hash;
-	} *ktab;
-	size_t ktab_cap; /* a power of two, at least twice the record's keys */
+	/* The record's top-level keys in order: each one's length (255 for 255 or
+	 * more) and token. A lookup compares its name's length with 16 keys at once
+	 * and reads only the keys of that length: no hashing, per record or per name. */
+	uint8_t *klen;
+	int *ktok;
+	size_t kcap, nkeys; /* kcap: a multiple of 16, for whole-block loads */
 	struct chunk *chunks, *cur;
 	size_t arena_cap; /* bytes reserved by all chunks */
 	const char *json;
@@ -432,7 +434,8 @@ bool aw_val_number(const struct aw_val *v, double *out)
 	return v->kind == AW_VAL_STRING && string_number(v->s, v->len, out);
 }
 
-static void make_val(struct aw_event_view *v, int d, int i, struct aw_val *out)
+static inline __attribute__((always_inline)) void make_val(struct aw_event_view *v, int d, int i,
+							   struct aw_val *out)
 {
 	const struct doc *dc = &v->docs[d];
 	const jsmntok_t *t = &doc_tok(v, d)[i];
@@ -598,29 +601,6 @@ static bool ascii_caseeq(const char *a, const char *b, size_t n)
 	return true;
 }
 
-/* Hash of a key from its length and first and last four bytes with ASCII letters
- * folded, so exact and case-insensitive lookups probe the same chain. O(1) per key:
- * records have a dozen columns and rules look up several per event. */
-static uint32_t key_hash(const char *s, size_t n)
-{
-	uint32_t a = 0, b = 0, h;
-
-	if (n >= 4) {
-		memcpy(&a, s, 4);
-		memcpy(&b, s + n - 4, 4);
-	} else {
-		for (size_t i = 0; i < n; i++)
-			a = a << 8 | (unsigned char)s[i];
-	}
-	a |= 0x20202020u;
-	b |= 0x20202020u;
-	h = (a * 0x9E3779B1u) ^ (b * 0x85EBCA77u) ^ ((uint32_t)n * 0xC2B2AE3Du);
-	/* the table uses the low bits: mix the high ones down (murmur3's finalizer) */
-	h ^= h >> 16;
-	h *= 0x85EBCA6Bu;
-	return h ^ (h >> 13);
-}
-
 enum key_match { KEY_NO, KEY_CASE, KEY_EXACT };
 
 /* Does key token k of doc d name `name`: exactly, only ignoring ASCII case, or not. */
@@ -648,29 +628,55 @@ static inline enum key_match key_is(struct aw_event_view *v, int d, int k, const
 	return ascii_caseeq(ks, name, len) ? KEY_CASE : KEY_NO;
 }
 
-/* Value token of key `name` in the object at obj, or -1; *folded gets the first key
+/* Which of the 16 top-level keys from `base` have length byte `want` (bit k: key
+ * base + k). The bytes past the last key are masked off by the caller. */
+static inline uint32_t len_matches(const uint8_t *klen, size_t base, uint8_t want)
+{
+#if defined(__SSE2__)
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(klen + base));
+	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8((char)want)));
+#else
+	uint32_t m = 0;
+	for (size_t k = 0; k < 16; k++)
+		m |= (uint32_t)(klen[base + k] == want) << k;
+	return m;
+#endif
+}
+
+/* Value token of the record's top-level key `name`, or -1; *folded gets the first key
  * equal but for ASCII case (or -1), the fallback when no key is exact. One pass serves
  * both, because a field a rule names is often absent, and an absent one used to cost
  * two scans. */
+static int find_top(struct aw_event_view *v, const char *name, size_t len, int *folded)
+{
+	uint8_t want = len < 255 ? (uint8_t)len : 255;
+
+	*folded = -1;
+	for (size_t base = 0; base < v->nkeys; base += 16) {
+		uint32_t bits = len_matches(v->klen, base, want);
+		if (v->nkeys - base < 16)
+			bits &= (1u << (v->nkeys - base)) - 1;
+		for (; bits; bits &= bits - 1) {
+			int k = v->ktok[base + (size_t)__builtin_ctz(bits)];
+			enum key_match m = key_is(v, 0, k, name, len);
+			if (m == KEY_EXACT)
+				return k + 1;
+			if (m == KEY_CASE && *folded < 0)
+				*folded = k + 1;
+		}
+	}
+	return -1;
+}
+
+/* find_top for any object: its keys one by one. */
 static int find_key(struct aw_event_view *v, int d, int obj, const char *name, size_t len,
-		    uint32_t hash, int *folded)
+		    int *folded)
 {
 	enum key_match m;
 
+	if (d == 0 && obj == 0)
+		return find_top(v, name, len, folded);
 	*folded = -1;
-	if (d == 0 && obj == 0) {
-		size_t mask = v->ktab_cap - 1;
-		for (size_t i = hash & mask; v->ktab[i].tok >= 0; i = (i + 1) & mask) {
-			if (v->ktab[i].hash != hash)
-				continue;
-			m = key_is(v, 0, v->ktab[i].tok, name, len);
-			if (m == KEY_EXACT)
-				return v->ktab[i].tok + 1;
-			if (m == KEY_CASE && *folded < 0)
-				*folded = v->ktab[i].tok + 1;
-		}
-		return -1;
-	}
 	const jsmntok_t *t = doc_tok(v, d);
 	int n = t[obj].size;
 	int j = obj + 1;
@@ -730,10 +736,9 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 	jsmntype_t type = doc_tok(v, d)[i].type;
 	if (type == JSMN_OBJECT) {
 		const char *seg = f->seg[k];
-		/* no lengths: a ref made by hand; only the record's keys are hashed */
+		/* no lengths: a ref made by hand */
 		size_t sl = f->seglen ? f->seglen[k] : strlen(seg);
-		uint32_t h = d != 0 || i != 0 ? 0 : f->hash0 ? f->hash0 : key_hash(seg, sl);
-		int folded, vi = find_key(v, d, i, seg, sl, h, &folded);
+		int folded, vi = find_key(v, d, i, seg, sl, &folded);
 		if (vi < 0)
 			vi = folded;
 		return vi >= 0 && walk(v, d, vi, f, k + 1, vis, found);
@@ -811,9 +816,7 @@ static __attribute__((noinline)) int get_slow(struct aw_event_view *v,
 	struct memo *m;
 	struct aw_val val;
 	int folded;
-	/* 0 also for a ref made by hand (alert.c): the hash is then computed here */
-	int vi = find_key(v, 0, 0, f->name, f->len,
-			  f->hash ? f->hash : key_hash(f->name, f->len), &folded);
+	int vi = find_top(v, f->name, f->len, &folded);
 
 	if (vi < 0) {
 		if (f->nseg > 1)
@@ -952,41 +955,42 @@ void aw_event_view_free(struct aw_event_view *v)
 	free(v->aux);
 	free(v->esc);
 	free(v->docs);
-	free(v->ktab);
+	free(v->klen);
+	free(v->ktok);
 	free(v->memo);
 	free(v->results);
 	free(v);
 }
 
-/* The top-level keys' hash table; its slots are reused from event to event. */
+/* The record's top-level keys, in order (the arrays are reused from event to event). */
 static int index_keys(struct aw_event_view *v)
 {
 	const jsmntok_t *t = doc_tok(v, 0);
-	size_t nkeys = (size_t)t[0].size, cap = 32, mask;
+	size_t nkeys = (size_t)t[0].size;
 
-	while (cap < 2 * nkeys)
-		cap *= 2;
-	if (cap > v->ktab_cap) {
-		struct kslot *nt = realloc(v->ktab, cap * sizeof *nt);
+	if (nkeys > v->kcap) {
+		size_t cap = (nkeys + 15) & ~(size_t)15;
+		uint8_t *nl = realloc(v->klen, cap);
+		if (!nl)
+			return -1;
+		/* the bytes past the last key are read by whole-block loads (and masked) */
+		memset(nl + v->kcap, 0, cap - v->kcap);
+		v->klen = nl;
+		int *nt = realloc(v->ktok, cap * sizeof *nt);
 		if (!nt)
 			return -1;
-		v->ktab = nt;
-		v->ktab_cap = cap;
+		v->ktok = nt;
+		v->kcap = cap;
 	}
-	mask = v->ktab_cap - 1;
-	memset(v->ktab, 0xff, v->ktab_cap * sizeof *v->ktab);
 	for (size_t k = 0, j = 1; k < nkeys; k++) {
 		size_t len = (size_t)(t[j].end - t[j].start);
-		const char *name = v->json + t[j].start;
 		if (doc_esc(v, 0, (int)j))
-			name = tok_string(v, 0, (int)j, &len);
-		uint32_t h = key_hash(name, len);
-		size_t i = h & mask;
-		while (v->ktab[i].tok >= 0)
-			i = (i + 1) & mask;
-		v->ktab[i] = (struct kslot){.tok = (int)j, .hash = h};
+			tok_string(v, 0, (int)j, &len);
+		v->klen[k] = len < 255 ? (uint8_t)len : 255;
+		v->ktok[k] = (int)j;
 		j = (size_t)next_value(v, 0, (int)j + 1);
 	}
+	v->nkeys = nkeys;
 	return 0;
 }
 
@@ -1017,6 +1021,7 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 	v->len = len;
 	v->tused = 0;
 	v->ndocs = 0;
+	v->nkeys = 0;
 	arena_rewind(v);
 	if (!json || len == 0)
 		return aw_error_set(err, "event is empty");
@@ -1068,7 +1073,7 @@ size_t aw_event_view_footprint(const struct aw_event_view *v)
 {
 	return v->tcap * (sizeof *v->tok + sizeof *v->aux + sizeof *v->esc) +
 	       v->dcap * sizeof *v->docs +
-	       v->ktab_cap * sizeof *v->ktab + v->arena_cap +
+	       v->kcap * (sizeof *v->klen + sizeof *v->ktok) + v->arena_cap +
 	       v->mcap * sizeof *v->memo + v->rcap * sizeof *v->results;
 }
 
@@ -1086,10 +1091,8 @@ int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error 
 	if (!f->name)
 		goto oom;
 	f->id = aw_field_id(name, f->len);
-	f->hash = key_hash(name, f->len);
 	if (!strchr(name, '.'))
 		return 0;
-	f->hash0 = key_hash(name, (size_t)(strchr(name, '.') - name));
 	for (const char *p = name; *p; p++)
 		n += *p == '.';
 	f->seg = calloc(n, sizeof *f->seg);

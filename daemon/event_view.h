@@ -49,8 +49,6 @@ struct aw_field_ref {
 	char **seg;           /* path segments, when the name contains dots */
 	size_t *seglen;       /* their lengths */
 	size_t nseg;
-	uint32_t hash;        /* of name, as the view hashes the record's keys */
-	uint32_t hash0;       /* of seg[0], when there are segments */
 	unsigned id;          /* aw_field_id() of name, for the view's per-event memo;
 				 0 when none was left */
 };

@@ -265,6 +265,48 @@ START_TEST(case_insensitive_fallback)
 }
 END_TEST
 
+/* Top-level keys are found by length, sixteen at a time: keys past the first block,
+ * keys of one length, a key of 255 bytes and more, an escaped key whose text is
+ * shorter than its bytes, and a duplicate (the first one counts). */
+START_TEST(wide_records)
+{
+	char json[8192], name[300], want[64];
+	size_t n = 0;
+
+	n += (size_t)snprintf(json + n, sizeof json - n, "{");
+	for (int k = 0; k < 40; k++)
+		n += (size_t)snprintf(json + n, sizeof json - n, "\"Col%02d\":%d,", k, k);
+	memset(name, 'x', 299);
+	name[299] = '\0';
+	n += (size_t)snprintf(json + n, sizeof json - n,
+			      "\"%.254s\":\"short\",\"%s\":\"long\",\"%.255s\":\"len255\","
+			      "\"a\\u0062c\":\"esc\",\"Col07\":\"dup\",\"ab\":\"ab\"}",
+			      name, name, name);
+	load(json);
+	for (int k = 0; k < 40; k++) {
+		char f[16];
+		snprintf(f, sizeof f, "Col%02d", k);
+		snprintf(want, sizeof want, "num:%d#%d", k, k);
+		ck_get(f, want);
+		snprintf(f, sizeof f, "cOL%02d", k);
+		ck_get(f, want);
+	}
+	ck_get(name, "str:long");
+	name[255] = '\0';
+	ck_get(name, "str:len255");
+	name[254] = '\0';
+	ck_get(name, "str:short");
+	memset(name, 'x', 256);
+	name[256] = '\0';
+	ck_absent(name);
+	ck_get("abc", "str:esc");
+	ck_get("ABC", "str:esc");
+	ck_get("ab", "str:ab");
+	ck_absent("Col40");
+	ck_absent("a");
+}
+END_TEST
+
 START_TEST(unicode_escapes)
 {
 	load(
@@ -546,6 +588,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, json_text_array_and_nesting);
 	tcase_add_test(tc, arrays_are_element_wise);
 	tcase_add_test(tc, case_insensitive_fallback);
+	tcase_add_test(tc, wide_records);
 	tcase_add_test(tc, unicode_escapes);
 	tcase_add_test(tc, numbers_in_strings);
 	tcase_add_test(tc, stop_and_null_presence);
