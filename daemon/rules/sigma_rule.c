@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "field_id.h"
+
 #define MAX_RULE_FILES 100000
 
 static const char *scalar(const struct aw_node *n)
@@ -199,6 +201,58 @@ static int compile_ident(const char *name, const struct aw_node *def,
 	return 0;
 }
 
+/* The detection's id: its condition written out with each identifier replaced by its
+ * items' ids ("{3,4|5}": groups are alternatives, items within one all hold). Two
+ * rules written alike, such as the two inputs of the key-authentication correlations,
+ * then share one result per event. */
+static unsigned detection_id(const struct aw_sigma_detection *d)
+{
+	char **desc = calloc(d->nidents ? d->nidents : 1, sizeof *desc);
+	char *cond = NULL, *text = NULL;
+	unsigned id = 0;
+
+	if (!desc)
+		return 0;
+	for (size_t i = 0; i < d->nidents; i++) {
+		const struct aw_sigma_ident *idt = &d->idents[i];
+		size_t cap = 3, len = 0;
+		for (size_t g = 0; g < idt->ngroups; g++)
+			cap += 1 + 11 * idt->groups[g].nitems;
+		if (!(desc[i] = malloc(cap)))
+			goto out;
+		desc[i][len++] = '{';
+		for (size_t g = 0; g < idt->ngroups; g++) {
+			for (size_t k = 0; k < idt->groups[g].nitems; k++) {
+				unsigned item = aw_sigma_item_id(idt->groups[g].items[k]);
+				if (item == 0)
+					goto out; /* a result that depends on more than its text */
+				len += (size_t)snprintf(desc[i] + len, cap - len, "%s%u",
+							k ? "," : "", item);
+			}
+			if (g + 1 < idt->ngroups)
+				desc[i][len++] = '|';
+		}
+		desc[i][len++] = '}';
+		desc[i][len] = '\0';
+	}
+	if (!(cond = aw_cond_describe(d->cond, (const char *const *)desc)))
+		goto out;
+	/* a prefix no item's text has: the two kinds of id never meet */
+	size_t n = strlen(cond) + 2;
+	if ((text = malloc(n))) {
+		text[0] = '\x02';
+		memcpy(text + 1, cond, n - 1);
+		id = aw_field_id(text, n - 2);
+	}
+out:
+	for (size_t i = 0; i < d->nidents; i++)
+		free(desc[i]);
+	free(desc);
+	free(cond);
+	free(text);
+	return id;
+}
+
 static int compile_detection(const struct aw_node *det, const char *section,
 			     const struct aw_sigma_compile_ctx *ctx, struct aw_sigma_detection *d,
 			     struct aw_error *err)
@@ -271,6 +325,7 @@ static int compile_detection(const struct aw_node *det, const char *section,
 			     cond->line, section);
 		goto out;
 	}
+	d->id = detection_id(d);
 	rc = 0;
 out:
 	free(names);
@@ -306,9 +361,15 @@ static bool ident_value(void *ud, size_t idx)
 
 bool aw_sigma_detection_match(const struct aw_sigma_detection *d, struct aw_event_view *ev)
 {
-	struct match_ctx m = {.d = d, .ev = ev};
+	int known = d->id ? aw_event_view_result(ev, d->id) : -1;
 
-	return d->cond && aw_cond_eval(d->cond, ident_value, &m);
+	if (known >= 0)
+		return known;
+	struct match_ctx m = {.d = d, .ev = ev};
+	bool r = d->cond && aw_cond_eval(d->cond, ident_value, &m);
+	if (d->id)
+		aw_event_view_set_result(ev, d->id, r);
+	return r;
 }
 
 /* --- correlation ------------------------------------------------------------------- */

@@ -339,6 +339,89 @@ START_TEST(event_time_formats)
 }
 END_TEST
 
+/* Rules that say the same thing share one result per event; rules that differ only
+ * in how their identifiers combine (and/or, a list of maps, not, which one is negated)
+ * must not. Every rule is checked against the events it alone should match. Regular
+ * expressions keep the rule index from filing the and/or pair, so both are evaluated
+ * on every event, one right after the other. */
+static const char *const alike_rules =
+    "title: a\nid: 5f1e2d3c-0000-4000-8000-0000000000c1\n"
+    "logsource: {product: azure, service: keyvault}\n"
+    "detection:\n  sel: {OperationName: SecretGet}\n  condition: sel\n"
+    "---\ntitle: a written again\nid: 5f1e2d3c-0000-4000-8000-0000000000c2\n"
+    "logsource: {product: azure, service: keyvault}\n"
+    "detection:\n  sel: {OperationName: SecretGet}\n  condition: sel\n"
+    "---\ntitle: not a\nid: 5f1e2d3c-0000-4000-8000-0000000000c3\n"
+    "logsource: {product: azure, service: keyvault}\n"
+    "detection:\n  sel: {OperationName: SecretGet}\n  condition: not sel\n"
+    "---\ntitle: a and b\nid: 5f1e2d3c-0000-4000-8000-0000000000c4\n"
+    "logsource: {product: azure, service: keyvault}\n"
+    "detection:\n  sel: {OperationName|re: ^SecretGet$, ResultSignature|re: ^OK$}\n"
+    "  condition: sel\n"
+    "---\ntitle: a or b\nid: 5f1e2d3c-0000-4000-8000-0000000000c5\n"
+    "logsource: {product: azure, service: keyvault}\n"
+    "detection:\n  sel:\n    - {OperationName|re: ^SecretGet$}\n"
+    "    - {ResultSignature|re: ^OK$}\n"
+    "  condition: sel\n"
+    "---\ntitle: a and not b\nid: 5f1e2d3c-0000-4000-8000-0000000000c6\n"
+    "logsource: {product: azure, service: keyvault}\n"
+    "detection:\n  x: {OperationName: SecretGet}\n  y: {ResultSignature: OK}\n"
+    "  condition: x and not y\n"
+    "---\ntitle: not a and b\nid: 5f1e2d3c-0000-4000-8000-0000000000c7\n"
+    "logsource: {product: azure, service: keyvault}\n"
+    "detection:\n  x: {OperationName: SecretGet}\n  y: {ResultSignature: OK}\n"
+    "  condition: not x and y\n";
+
+START_TEST(rules_written_alike_share_a_result)
+{
+	char *dir = aw_test_tmpdir(), *path;
+	struct aw_error_list errs = {0};
+	struct run r = {.alerts = json_object_new_array()};
+	/* per event, the rules (last digit of the id) that match it */
+	const char *want[] = {"1245", "357", "1256", "3"};
+	char got[4][8] = {{0}};
+
+	ck_assert_int_ge(asprintf(&path, "%s/alike.yml", dir), 0);
+	free(aw_test_write(NULL, path, alike_rules, 0600));
+	const char *paths[] = {path};
+	r.e = engine_for(paths, 1, NULL, 0, &errs);
+	ck_assert_msg(errs.n == 0, "%s", errs.n ? errs.msgs[0] : "");
+	feed(&r, "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
+		 "\"ResultSignature\":\"OK\",\"TimeGenerated\":\"2026-11-20T10:00:00Z\","
+		 "\"_ItemId\":\"e0\"}\n"
+		 "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretList\","
+		 "\"ResultSignature\":\"OK\",\"TimeGenerated\":\"2026-11-20T10:00:01Z\","
+		 "\"_ItemId\":\"e1\"}\n"
+		 "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
+		 "\"ResultSignature\":\"Forbidden\",\"TimeGenerated\":\"2026-11-20T10:00:02Z\","
+		 "\"_ItemId\":\"e2\"}\n"
+		 "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretList\","
+		 "\"ResultSignature\":\"Forbidden\",\"TimeGenerated\":\"2026-11-20T10:00:03Z\","
+		 "\"_ItemId\":\"e3\"}\n");
+	for (size_t i = 0; i < json_object_array_length(r.alerts); i++) {
+		const char *id = str_at(r.alerts, i, "RuleId");
+		const char *ev = strstr(json_object_to_json_string(json_object_array_get_idx(r.alerts, i)),
+					"\"e");
+		ck_assert_ptr_nonnull(id);
+		ck_assert_ptr_nonnull(ev);
+		int e = ev[2] - '0';
+		ck_assert(e >= 0 && e < 4);
+		size_t n = strlen(got[e]);
+		ck_assert_uint_lt(n, sizeof got[e] - 1);
+		got[e][n] = id[strlen(id) - 1];
+	}
+	for (int e = 0; e < 4; e++)
+		ck_assert_msg(strcmp(got[e], want[e]) == 0, "event %d: rules %s, want %s", e,
+			      got[e], want[e]);
+	aw_engine_free(r.e);
+	json_object_put(r.alerts);
+	aw_error_list_free(&errs);
+	aw_test_rmtree(dir);
+	free(dir);
+	free(path);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -350,6 +433,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, correlation_state_survives_restart);
 	tcase_add_test(tc, defender_alert_rows_share_one_alert_id);
 	tcase_add_test(tc, event_time_formats);
+	tcase_add_test(tc, rules_written_alike_share_a_result);
 	suite_add_tcase(s, tc);
 	return s;
 }
