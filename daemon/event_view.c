@@ -98,6 +98,10 @@ struct aw_event_view {
 	bool valid;
 	uint64_t gen; /* events seen: memo entries of older events never match */
 	struct memo *memo; /* indexed by field id, grown to the largest id looked up */
+	/* the top-level key a dotted name last started with (field id), for this event */
+	unsigned col_id;
+	uint64_t col_gen;
+	int col_tok; /* its value token, or -1 */
 	size_t mcap;
 	struct result {
 		uint64_t gen; /* the event it was computed for */
@@ -738,9 +742,20 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 		const char *seg = f->seg[k];
 		/* no lengths: a ref made by hand */
 		size_t sl = f->seglen ? f->seglen[k] : strlen(seg);
-		int folded, vi = find_key(v, d, i, seg, sl, &folded);
+		int folded, vi;
+		/* the record's column that holds JSON text is the same for most dotted
+		 * names (properties_s.x, properties_s.y): found once per event */
+		bool top = d == 0 && i == 0 && f->id0;
+		if (top && v->col_id == f->id0 && v->col_gen == v->gen)
+			return v->col_tok >= 0 && walk(v, 0, v->col_tok, f, k + 1, vis, found);
+		vi = find_key(v, d, i, seg, sl, &folded);
 		if (vi < 0)
 			vi = folded;
+		if (top) {
+			v->col_id = f->id0;
+			v->col_gen = v->gen;
+			v->col_tok = vi;
+		}
 		return vi >= 0 && walk(v, d, vi, f, k + 1, vis, found);
 	}
 	if (type == JSMN_ARRAY) {
@@ -1093,6 +1108,7 @@ int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error 
 	f->id = aw_field_id(name, f->len);
 	if (!strchr(name, '.'))
 		return 0;
+	f->id0 = aw_field_id(name, (size_t)(strchr(name, '.') - name));
 	for (const char *p = name; *p; p++)
 		n += *p == '.';
 	f->seg = calloc(n, sizeof *f->seg);

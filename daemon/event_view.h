@@ -51,6 +51,7 @@ struct aw_field_ref {
 	size_t nseg;
 	unsigned id;          /* aw_field_id() of name, for the view's per-event memo;
 				 0 when none was left */
+	unsigned id0;         /* aw_field_id() of seg[0], when there are segments */
 };
 
 int aw_field_ref_init(struct aw_field_ref *f, const char *name, struct aw_error *err);

@@ -56,6 +56,27 @@ struct aw_rule_index {
 	size_t cap; /* a power of two */
 };
 
+/* The next (up to) eight bytes of a value as a word, without a call to memcpy for the
+ * last few: two overlapping loads for four to seven, byte by byte below that. Any fixed
+ * function of the bytes will do, as long as filing and lookup use the same one. */
+static inline uint64_t tail_word(const char *s, size_t r)
+{
+	uint64_t w = 0;
+	uint32_t lo, hi;
+
+	if (r >= 8) {
+		memcpy(&w, s, 8);
+	} else if (r >= 4) {
+		memcpy(&lo, s, 4);
+		memcpy(&hi, s + r - 4, 4);
+		w = (uint64_t)hi << 32 | lo;
+	} else {
+		for (size_t k = 0; k < r; k++)
+			w |= (uint64_t)(unsigned char)s[k] << (8 * k);
+	}
+	return w;
+}
+
 /* A value's hash, eight bytes at a time; with fold, ASCII letters are lowered on the way
  * (aw_sigma_lower8), which is what folding makes of ASCII text, so an event's value is
  * looked up without a folded copy. false (fold only) when the value is not all ASCII:
@@ -70,8 +91,7 @@ static inline bool value_hash_as(const char *s, size_t n, size_t field, enum ri_
 	size_t i = 0;
 
 	for (;; i += 8) {
-		w = 0;
-		memcpy(&w, s + i, n - i < 8 ? n - i : 8);
+		w = tail_word(s + i, n - i);
 		if (fold) {
 			if (w & highs)
 				return false;
