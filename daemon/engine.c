@@ -42,6 +42,7 @@ struct aw_engine {
 	struct aw_field_ref f_time, f_item, f_sysalert;
 	struct aw_metrics *metrics;
 	uint64_t future_clamped;   /* records stamped too far in the future */
+	struct aw_class_memo cls;  /* the last event's log source (ruleset.h) */
 	/* compile context: parsed from the configuration's strings; the rules keep
 	 * pointers into these until the engine is freed */
 	struct aw_sigma_field_map *fmap;
@@ -426,8 +427,8 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 		   void *ud, struct aw_error *err)
 {
 	const struct aw_rs_route *route;
-	const char *service, *folded = NULL;
-	char category[128];
+	const char *folded = NULL;
+	const char *category = e->cls.category;
 	uint64_t catmask;
 	struct event_ids ids = {.ready = false};
 
@@ -446,11 +447,9 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 		return e->yielded;
 	if (aw_event_view_reset_tokens(e->view, ev->json, ev->len, ev->tokens, err) != 0)
 		return aw_error_prefix(err, "%s", ev->origin);
-	aw_logsource_classify(ev->table, e->view, &service, category, sizeof category);
-	route = aw_ruleset_route(e->rs, service);
+	route = aw_ruleset_classify(e->rs, ev->table, e->view, &e->cls, &catmask);
 	if (!route)
 		return e->yielded;
-	catmask = aw_ruleset_category_mask(route, category);
 	if (route->index) {
 		size_t words = aw_rule_index_words(route->index);
 		if (words > e->cand_cap) {

@@ -29,25 +29,6 @@ static const struct {
 	{"AIWatchPosture", NULL, "posture", COL_NONE},
 };
 
-struct first_string {
-	char *buf;
-	size_t sz;
-	bool found;
-};
-
-static int take_string(void *ud, const struct aw_val *v)
-{
-	struct first_string *f = ud;
-
-	if (v->kind != AW_VAL_STRING)
-		return 0;
-	size_t n = v->len < f->sz - 1 ? v->len : f->sz - 1;
-	memcpy(f->buf, v->s, n);
-	f->buf[n] = '\0';
-	f->found = true;
-	return 1;
-}
-
 /* Field references for those columns, made once per process; each has its field id,
  * so the view remembers the column like a rule's field: the rules that follow often
  * read the same one. */
@@ -66,40 +47,128 @@ static void class_refs_init(void)
 			    .name = (char *)class_names[i], .len = strlen(class_names[i])};
 }
 
-/* The first string value of a column, copied into buf; "" when absent. */
-static void column_string(struct aw_event_view *ev, enum class_col col, char *buf, size_t sz)
+struct first_string {
+	const char *s;
+	size_t len;
+};
+
+static int take_string(void *ud, const struct aw_val *v)
 {
-	struct first_string fs = {.buf = buf, .sz = sz};
+	struct first_string *f = ud;
+
+	if (v->kind != AW_VAL_STRING)
+		return 0;
+	f->s = v->s;
+	f->len = v->len;
+	return 1;
+}
+
+/* The first string value of a column as the classifier reads it: at most max bytes
+ * (the buffer it is compared in), "" when absent. The bytes stay valid until the view's
+ * next reset. */
+static struct first_string column_text(struct aw_event_view *ev, enum class_col col, size_t max)
+{
+	struct first_string fs = {.s = "", .len = 0};
 
 	pthread_once(&class_once, class_refs_init);
-	buf[0] = '\0';
 	aw_event_view_get(ev, &class_refs[col], take_string, &fs, NULL);
+	if (fs.len > max)
+		fs.len = max;
+	return fs;
+}
+
+static void put_text(char *buf, size_t *len, struct first_string t)
+{
+	memcpy(buf, t.s, t.len);
+	buf[t.len] = '\0';
+	*len = t.len;
+}
+
+static bool same_text(const char *buf, size_t len, struct first_string t)
+{
+	return len == t.len && memcmp(buf, t.s, len) == 0;
+}
+
+/* Classify from the columns' text held in memo (provider read or not). */
+static void classify_memo(struct aw_class_memo *m, const char *table)
+{
+	m->entry = -1;
+	for (size_t i = 0; table && i < sizeof logsource_map / sizeof logsource_map[0]; i++) {
+		if (strcmp(logsource_map[i].table, table) != 0)
+			continue;
+		if (logsource_map[i].provider &&
+		    strcasecmp(m->provider, logsource_map[i].provider) != 0)
+			continue;
+		m->entry = (int)i;
+		return;
+	}
 }
 
 void aw_logsource_classify(const char *table, struct aw_event_view *ev, const char **service,
 			   char *category, size_t catsz)
 {
-	char provider[64] = "";
-	bool have_provider = false;
+	struct aw_class_memo m = {0};
 
-	*service = NULL;
-	category[0] = '\0';
-	for (size_t i = 0; table && i < sizeof logsource_map / sizeof logsource_map[0]; i++) {
-		if (strcmp(logsource_map[i].table, table) != 0)
-			continue;
-		if (logsource_map[i].provider) {
-			if (!have_provider) {
-				column_string(ev, COL_PROVIDER, provider, sizeof provider);
-				have_provider = true;
-			}
-			if (strcasecmp(provider, logsource_map[i].provider) != 0)
-				continue;
-		}
-		*service = logsource_map[i].service;
-		if (logsource_map[i].category != COL_NONE)
-			column_string(ev, logsource_map[i].category, category, catsz);
-		return;
+	aw_ruleset_classify(NULL, table, ev, &m, NULL);
+	*service = m.service;
+	if (catsz) {
+		size_t n = strlen(m.category) < catsz - 1 ? strlen(m.category) : catsz - 1;
+		memcpy(category, m.category, n);
+		category[n] = '\0';
 	}
+}
+
+/* Records of one table and category usually come in runs: the last answer is kept, and
+ * reused when the table and the columns classification read are byte for byte the
+ * same (so the answer is too). */
+const struct aw_rs_route *aw_ruleset_classify(const struct aw_ruleset *rs, const char *table,
+					      struct aw_event_view *ev, struct aw_class_memo *m,
+					      uint64_t *catmask)
+{
+	bool provider = false;
+	struct first_string p = {0}, c = {0};
+
+	if (!table)
+		table = "";
+	for (size_t i = 0; i < sizeof logsource_map / sizeof logsource_map[0]; i++)
+		if (logsource_map[i].provider && strcmp(logsource_map[i].table, table) == 0)
+			provider = true;
+	if (m->have && strcmp(m->table, table) == 0) {
+		if (provider)
+			p = column_text(ev, COL_PROVIDER, sizeof m->provider - 1);
+		if (!provider || same_text(m->provider, m->plen, p)) {
+			if (m->entry < 0 || logsource_map[m->entry].category == COL_NONE)
+				goto hit;
+			c = column_text(ev, logsource_map[m->entry].category,
+					sizeof m->category - 1);
+			if (same_text(m->category, m->clen, c))
+				goto hit;
+		}
+	} else if (provider) {
+		p = column_text(ev, COL_PROVIDER, sizeof m->provider - 1);
+	}
+	/* a miss: classify anew from the columns' text */
+	m->have = false;
+	m->plen = m->clen = 0;
+	m->provider[0] = m->category[0] = '\0';
+	if (provider)
+		put_text(m->provider, &m->plen, p);
+	classify_memo(m, table);
+	m->service = m->entry >= 0 ? logsource_map[m->entry].service : NULL;
+	if (m->entry >= 0 && logsource_map[m->entry].category != COL_NONE)
+		put_text(m->category, &m->clen,
+			 column_text(ev, logsource_map[m->entry].category, sizeof m->category - 1));
+	m->route = rs ? aw_ruleset_route(rs, m->service) : NULL;
+	m->catmask = m->route ? aw_ruleset_category_mask(m->route, m->category) : 0;
+	/* a table name too long to keep is classified every time */
+	if (strlen(table) < sizeof m->table) {
+		memcpy(m->table, table, strlen(table) + 1);
+		m->have = rs != NULL;
+	}
+hit:
+	if (catmask)
+		*catmask = m->catmask;
+	return m->route;
 }
 
 static bool service_known(const char *service)

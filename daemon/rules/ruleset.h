@@ -100,6 +100,29 @@ void aw_ruleset_free(struct aw_ruleset *rs);
 void aw_logsource_classify(const char *table, struct aw_event_view *ev, const char **service,
 			   char *category, size_t catsz);
 
+/* What classifying an event read and concluded, kept by the caller between events. */
+struct aw_class_memo {
+	bool have;
+	char table[64];
+	char provider[64]; /* the columns' text as read (at most the buffer's size - 1) */
+	size_t plen;
+	char category[128];
+	size_t clen;
+	int entry; /* the table entry that applied, or -1 */
+	const char *service;
+	const struct aw_rs_route *route;
+	uint64_t catmask; /* aw_ruleset_category_mask(route, category) */
+};
+
+/* The event's route (NULL when none) and its category mask, as aw_logsource_classify,
+ * aw_ruleset_route and aw_ruleset_category_mask would give them; m->category is the
+ * category. m remembers the answer, and an event whose table and classifying columns
+ * read the same as the last one's gets it without the lookups. m starts zeroed and
+ * belongs to one rule set. */
+const struct aw_rs_route *aw_ruleset_classify(const struct aw_ruleset *rs, const char *table,
+					      struct aw_event_view *ev, struct aw_class_memo *m,
+					      uint64_t *catmask);
+
 const struct aw_rs_route *aw_ruleset_route(const struct aw_ruleset *rs, const char *service);
 
 #endif

@@ -422,6 +422,88 @@ START_TEST(rules_written_alike_share_a_result)
 }
 END_TEST
 
+/* The log source is remembered from one event to the next: runs of one table and
+ * category reuse it, and any change of table, provider or category (in either
+ * direction, and in letter case) gives the new event its own. */
+START_TEST(log_source_follows_every_change)
+{
+	char *dir = aw_test_tmpdir(), *path;
+	struct aw_error_list errs = {0};
+	struct run r = {.alerts = json_object_new_array()};
+	static const struct {
+		const char *table, *provider, *category, *want;
+	} ev[] = {
+	    {"AzureDiagnostics", "MICROSOFT.COGNITIVESERVICES", "RequestResponse", "1"},
+	    {"AzureDiagnostics", "MICROSOFT.COGNITIVESERVICES", "RequestResponse", "1"},
+	    {"AzureDiagnostics", "MICROSOFT.COGNITIVESERVICES", "Audit", "2"},
+	    {"AzureDiagnostics", "MICROSOFT.KEYVAULT", "AuditEvent", "3"},
+	    {"AzureDiagnostics", "MICROSOFT.KEYVAULT", "AuditEvent", "3"},
+	    {"AzureDiagnostics", "microsoft.cognitiveservices", "requestresponse", "1"},
+	    {"AzureDiagnostics", "MICROSOFT.STORAGE", "RequestResponse", ""},
+	    {"AZKVAuditLogs", NULL, "AuditEvent", "3"},
+	    {"AzureDiagnostics", "MICROSOFT.COGNITIVESERVICES", "RequestResponse", "1"},
+	    {"AzureDiagnostics", "MICROSOFT.COGNITIVESERVICES", NULL, ""},
+	    {"AzureDiagnostics", NULL, "RequestResponse", ""},
+	    {"AzureDiagnostics", "MICROSOFT.COGNITIVESERVICES", "Audit", "2"},
+	};
+	size_t nev = sizeof ev / sizeof ev[0];
+	char got[16][4] = {{0}};
+
+	ck_assert_int_ge(asprintf(&path, "%s/src.yml", dir), 0);
+	free(aw_test_write(
+	    NULL, path,
+	    "title: c1\nid: 5f1e2d3c-0000-4000-8000-0000000000d1\n"
+	    "logsource: {product: azure, service: openai, category: requestresponse}\n"
+	    "detection:\n  sel: {OperationName: Op}\n  condition: sel\n"
+	    "---\ntitle: c2\nid: 5f1e2d3c-0000-4000-8000-0000000000d2\n"
+	    "logsource: {product: azure, service: openai, category: audit}\n"
+	    "detection:\n  sel: {OperationName: Op}\n  condition: sel\n"
+	    "---\ntitle: c3\nid: 5f1e2d3c-0000-4000-8000-0000000000d3\n"
+	    "logsource: {product: azure, service: keyvault}\n"
+	    "detection:\n  sel: {OperationName: Op}\n  condition: sel\n",
+	    0600));
+	const char *paths[] = {path};
+	r.e = engine_for(paths, 1, NULL, 0, &errs);
+	ck_assert_msg(errs.n == 0, "%s", errs.n ? errs.msgs[0] : "");
+	for (size_t i = 0; i < nev; i++) {
+		char line[512];
+		size_t n = (size_t)snprintf(line, sizeof line,
+					    "{\"Type\":\"%s\",\"OperationName\":\"Op\","
+					    "\"TimeGenerated\":\"2026-11-20T10:00:%02zuZ\","
+					    "\"_ItemId\":\"e%02zu\"",
+					    ev[i].table, i, i);
+		if (ev[i].provider)
+			n += (size_t)snprintf(line + n, sizeof line - n,
+					      ",\"ResourceProvider\":\"%s\"", ev[i].provider);
+		if (ev[i].category)
+			n += (size_t)snprintf(line + n, sizeof line - n, ",\"Category\":\"%s\"",
+					      ev[i].category);
+		snprintf(line + n, sizeof line - n, "}\n");
+		feed(&r, line);
+	}
+	for (size_t i = 0; i < json_object_array_length(r.alerts); i++) {
+		const char *id = str_at(r.alerts, i, "RuleId");
+		const char *e = strstr(json_object_to_json_string(json_object_array_get_idx(r.alerts, i)),
+				       "\"e");
+		ck_assert_ptr_nonnull(e);
+		size_t k = (size_t)((e[2] - '0') * 10 + (e[3] - '0'));
+		ck_assert_uint_lt(k, nev);
+		size_t n = strlen(got[k]);
+		ck_assert_uint_lt(n, sizeof got[k] - 1);
+		got[k][n] = id[strlen(id) - 1];
+	}
+	for (size_t i = 0; i < nev; i++)
+		ck_assert_msg(strcmp(got[i], ev[i].want) == 0, "event %zu: rules %s, want %s", i,
+			      got[i], ev[i].want);
+	aw_engine_free(r.e);
+	json_object_put(r.alerts);
+	aw_error_list_free(&errs);
+	aw_test_rmtree(dir);
+	free(dir);
+	free(path);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -434,6 +516,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, defender_alert_rows_share_one_alert_id);
 	tcase_add_test(tc, event_time_formats);
 	tcase_add_test(tc, rules_written_alike_share_a_result);
+	tcase_add_test(tc, log_source_follows_every_change);
 	suite_add_tcase(s, tc);
 	return s;
 }
