@@ -70,6 +70,8 @@ struct memo {
 };
 
 #define AW_VIEW_MEMO_MIN 64
+#define AW_VIEW_KLEN_LONG 254 /* the length byte of keys this long or longer */
+#define AW_VIEW_KLEN_PAD  255 /* the length byte past the last key */
 
 struct chunk {
 	struct chunk *next;
@@ -85,7 +87,7 @@ struct aw_event_view {
 	size_t tcap, tused;
 	struct doc *docs;
 	size_t dcap, ndocs;
-	/* The record's top-level keys in order: each one's length (255 for 255 or
+	/* The record's top-level keys in order: each one's length (254 for 254 or
 	 * more) and token. A lookup compares its name's length with 16 keys at once
 	 * and reads only the keys of that length: no hashing, per record or per name. */
 	uint8_t *klen;
@@ -653,13 +655,11 @@ static inline uint32_t len_matches(const uint8_t *klen, size_t base, uint8_t wan
  * two scans. */
 static int find_top(struct aw_event_view *v, const char *name, size_t len, int *folded)
 {
-	uint8_t want = len < 255 ? (uint8_t)len : 255;
+	uint8_t want = len < AW_VIEW_KLEN_LONG ? (uint8_t)len : AW_VIEW_KLEN_LONG;
 
 	*folded = -1;
 	for (size_t base = 0; base < v->nkeys; base += 16) {
 		uint32_t bits = len_matches(v->klen, base, want);
-		if (v->nkeys - base < 16)
-			bits &= (1u << (v->nkeys - base)) - 1;
 		for (; bits; bits &= bits - 1) {
 			int k = v->ktok[base + (size_t)__builtin_ctz(bits)];
 			enum key_match m = key_is(v, 0, k, name, len);
@@ -983,13 +983,12 @@ static int index_keys(struct aw_event_view *v)
 	const jsmntok_t *t = doc_tok(v, 0);
 	size_t nkeys = (size_t)t[0].size;
 
-	if (nkeys > v->kcap) {
-		size_t cap = (nkeys + 15) & ~(size_t)15;
+	/* room for a block of padding past the last key */
+	if (nkeys + 16 > v->kcap) {
+		size_t cap = (nkeys + 16 + 15) & ~(size_t)15;
 		uint8_t *nl = realloc(v->klen, cap);
 		if (!nl)
 			return -1;
-		/* the bytes past the last key are read by whole-block loads (and masked) */
-		memset(nl + v->kcap, 0, cap - v->kcap);
 		v->klen = nl;
 		int *nt = realloc(v->ktok, cap * sizeof *nt);
 		if (!nt)
@@ -1001,10 +1000,12 @@ static int index_keys(struct aw_event_view *v)
 		size_t len = (size_t)(t[j].end - t[j].start);
 		if (doc_esc(v, 0, (int)j))
 			tok_string(v, 0, (int)j, &len);
-		v->klen[k] = len < 255 ? (uint8_t)len : 255;
+		v->klen[k] = len < AW_VIEW_KLEN_LONG ? (uint8_t)len : AW_VIEW_KLEN_LONG;
 		v->ktok[k] = (int)j;
 		j = (size_t)next_value(v, 0, (int)j + 1);
 	}
+	/* whole-block loads read past the last key: a length no name has */
+	memset(v->klen + nkeys, AW_VIEW_KLEN_PAD, 16);
 	v->nkeys = nkeys;
 	return 0;
 }
