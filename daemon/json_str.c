@@ -57,16 +57,26 @@ AW_INLINE void blk_masks(const char *p, struct blk *m)
 #if AW_JTOK_SSE2
 	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
 	const __m128i ctl = _mm_set1_epi8(0x1f);
+	__m128i x[AW_JTOK_BLOCK / 16], lo;
 
 	m->q = m->b = m->c = 0;
-	for (unsigned k = 0; k < AW_JTOK_BLOCK; k += 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
-		m->q |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, quote)) << k;
-		m->b |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, bslash)) << k;
-		/* unsigned x <= 0x1f  <=>  min(x, 0x1f) == x */
-		m->c |=
-		    (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x))
-		    << k;
+	for (unsigned k = 0; k < AW_JTOK_BLOCK / 16; k++) {
+		x[k] = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+		m->q |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x[k], quote))
+			<< 16 * k;
+		m->b |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x[k], bslash))
+			<< 16 * k;
+	}
+	/* Control bytes are errors, hence rare: the block's least byte tells whether it
+	 * holds any, and only then are they placed. unsigned x <= 0x1f <=> min(x, 0x1f) == x */
+	lo = x[0];
+	for (unsigned k = 1; k < AW_JTOK_BLOCK / 16; k++)
+		lo = _mm_min_epu8(lo, x[k]);
+	if (AW_UNLIKELY(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(lo, ctl), lo)))) {
+		for (unsigned k = 0; k < AW_JTOK_BLOCK / 16; k++)
+			m->c |= (uint64_t)(uint32_t)_mm_movemask_epi8(
+				    _mm_cmpeq_epi8(_mm_min_epu8(x[k], ctl), x[k]))
+				<< 16 * k;
 	}
 #else
 	m->q = m->b = m->c = 0;
@@ -230,7 +240,7 @@ early:
 /* Index of the first quote, backslash or control byte at or after i; n when none. */
 AW_INLINE size_t string_stop(const char *s, size_t i, size_t n)
 {
-	for (i = aw_jstr_plain_run(s, i, n); i < n; i++) {
+	for (i = aw_jstr_plain_run(s, i, n, (ptrdiff_t)n - 16); i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		if (ch == '"' || ch == '\\' || ch < 0x20)
 			break;

@@ -5,6 +5,7 @@
 #include "json_tok.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "json_str.h"
@@ -13,14 +14,16 @@
 
 /* Byte classes: one table load answers what would be a chain of compares. */
 enum {
-	CL_WS = 1,    /* JSON whitespace */
-	CL_DELIM = 2, /* may follow a primitive: whitespace , } ] */
+	CL_WS = 1,	/* JSON whitespace */
+	CL_DELIM = 2,	/* may follow a primitive: whitespace , } ] */
+	CL_NUMTAIL = 4, /* continues a number after its integer digits: . e E */
 };
 
 /* clang-format off */
 static const unsigned char cls[256] = {
 	[' '] = CL_WS | CL_DELIM, ['\t'] = CL_WS | CL_DELIM, ['\n'] = CL_WS | CL_DELIM,
 	['\r'] = CL_WS | CL_DELIM, [','] = CL_DELIM, ['}'] = CL_DELIM, [']'] = CL_DELIM,
+	['.'] = CL_NUMTAIL, ['e'] = CL_NUMTAIL, ['E'] = CL_NUMTAIL,
 };
 /* clang-format on */
 
@@ -28,21 +31,24 @@ static const unsigned char cls[256] = {
 
 /* --- primitives ------------------------------------------------------------------- */
 
-/* The end of the run of ASCII digits at j. Record numbers are often long (tick counts,
- * ids), hence 16 at a time. */
-AW_INLINE size_t digits(const char *s, size_t j, size_t n)
+/* The end of the run of ASCII digits at j; last is n - 16, negative when n < 16. Record
+ * numbers are often long (tick counts, ids), hence 16 at a time. */
+AW_INLINE size_t digits(const char *s, size_t j, size_t n, ptrdiff_t last)
 {
 #if AW_JTOK_SSE2
-	while (j + 16 <= n) {
+	while ((ptrdiff_t)j <= last) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + j));
-		/* signed compares: bytes >= 0x80 are negative, below '0' */
-		__m128i nd = _mm_or_si128(_mm_cmplt_epi8(x, _mm_set1_epi8('0')),
-					  _mm_cmpgt_epi8(x, _mm_set1_epi8('9')));
+		/* x - '0' is 0..9 for a digit, else 10..255; adding 0x76 with unsigned
+		 * saturation sets the top bit of exactly the others: no compare */
+		__m128i nd =
+		    _mm_adds_epu8(_mm_sub_epi8(x, _mm_set1_epi8('0')), _mm_set1_epi8(0x76));
 		unsigned m = (unsigned)_mm_movemask_epi8(nd);
 		if (m)
-			return j + (unsigned)__builtin_ctz(m);
+			return aw_jstr_at_bit(j, m);
 		j += 16;
 	}
+#else
+	(void)last;
 #endif
 	while (j < n && (unsigned char)(s[j] - '0') < 10)
 		j++;
@@ -51,7 +57,8 @@ AW_INLINE size_t digits(const char *s, size_t j, size_t n)
 
 /* A number or literal starting at i (s[i] is '-', a digit, 't', 'f' or 'n'); returns
  * its end (exclusive) or AW_SCAN_BAD. The caller checks what follows it. */
-AW_INLINE size_t scan_primitive(const char *s, size_t i, size_t n, struct aw_jtok_err *err)
+AW_INLINE size_t scan_primitive(const char *s, size_t i, size_t n, ptrdiff_t last,
+				struct aw_jtok_err *err)
 {
 	size_t j = i, d;
 	char c = s[i];
@@ -75,13 +82,13 @@ AW_INLINE size_t scan_primitive(const char *s, size_t i, size_t n, struct aw_jto
 	if (j < n && s[j] == '0') {
 		j++;
 	} else {
-		d = digits(s, j, n);
+		d = digits(s, j, n, last);
 		if (d == j)
 			goto bad;
 		j = d;
 	}
 	if (j < n && s[j] == '.') {
-		d = digits(s, ++j, n);
+		d = digits(s, ++j, n, last);
 		if (d == j)
 			goto bad;
 		j = d;
@@ -90,7 +97,7 @@ AW_INLINE size_t scan_primitive(const char *s, size_t i, size_t n, struct aw_jto
 		j++;
 		if (j < n && (s[j] == '+' || s[j] == '-'))
 			j++;
-		d = digits(s, j, n);
+		d = digits(s, j, n, last);
 		if (d == j)
 			goto bad;
 		j = d;
@@ -145,20 +152,89 @@ AW_INLINE bool delim_ok(const char *s, size_t j, size_t n, bool nested)
 
 /* --- the document ----------------------------------------------------------------- */
 
+/* Two bytes as one integer, for comparing a pair at once; memcpy keeps it to a load. */
+AW_INLINE uint16_t pair_at(const char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+/* The end of the string whose body starts at start: *end gets the index of its closing
+ * quote, or of the backslash of its closing \" when nested, and *e whether it holds a
+ * backslash. Returns 0, or the AW_JTOK_ code to stop with (err filled). The first 16
+ * bytes are tried inline, and their answer taken without the bound test the general
+ * run needs. */
+AW_INLINE int string_end(const char *js, size_t start, size_t len, ptrdiff_t last16, size_t *end,
+			 bool *e, struct aw_jtok_err *err, const bool nested)
+{
+	unsigned m = aw_jstr_first16(js, start, last16);
+	size_t j;
+
+	*e = false;
+	if (AW_LIKELY(m)) {
+		j = aw_jstr_at_bit(start, m); /* below len */
+		if (nested ? AW_LIKELY(j + 1 < len && pair_at(js + j) == pair_at("\\\""))
+			   : AW_LIKELY(js[j] == '"')) {
+			*end = j;
+			return 0;
+		}
+	} else {
+		/* nothing stops in the first 16 bytes, when they were looked at (with SIMD,
+		 * and in the text) */
+		j = aw_jstr_plain_run(
+		    js, AW_JTOK_SSE2 && (ptrdiff_t)start <= last16 ? start + 16 : start, len,
+		    last16);
+		if (nested ? j + 1 < len && pair_at(js + j) == pair_at("\\\"")
+			   : j < len && js[j] == '"') {
+			*end = j;
+			return 0;
+		}
+	}
+	/* a backslash, a control byte or the end: the slow scanners */
+	{
+		bool e_slow = false; /* its address is taken, not e's: e stays in a register */
+		j = nested ? aw_jstr_scan_nested(js, j, len, &e_slow, err)
+			   : aw_jstr_scan(js, j, len, &e_slow, err);
+		if (j >= AW_SCAN_DECODE)
+			return j == AW_SCAN_BAD ? AW_JTOK_BAD : AW_JTOK_DECODE;
+		*e = e_slow;
+		*end = j;
+		return 0;
+	}
+}
+
+/* What an open container's enclosing one was, put back when it closes. */
+struct aw_jtok_frame {
+	int cur; /* its token */
+	int cnt; /* its size so far */
+};
+
 /* Both entry points, nested being a constant in each: the escaped form differs only in
  * how whitespace, strings and a primitive's end look.
  *
  * Records are compact JSON: at each step the byte expected is tried first, and
- * whitespace is skipped only when it is not there. */
+ * whitespace is skipped only when it is not there. Most of a record is object members
+ * `"key":"value",` or `"key":123,`, so a member's value, when a string or a number
+ * without fraction or exponent, is read right after its key, and a `,` then a quote
+ * lead straight to the next key: the general steps (value, next, key) each test what
+ * the member's shape already tells. Every other byte goes the general way. */
 AW_INLINE int tokenize(const char *js, size_t len, jsmntok_t *tok, unsigned cap, bool *esc,
 		       int max_depth, struct aw_jtok_err *err, const bool nested)
 {
-	int stack[AW_JTOK_STACK]; /* the enclosing container of each open one */
+	struct aw_jtok_frame stack[AW_JTOK_STACK];
 	int depth = 0;
-	int cur = -1;	     /* token of the innermost open container */
-	bool in_obj = false; /* whether that is an object */
-	int parent = -1;     /* parent of the next value: -1, its array or its key */
-	unsigned nt = 0;
+	int cur = -1;	 /* token of the innermost open container */
+	int cnt = 0;	 /* its size so far: written to it when it closes */
+	int parent = -1; /* parent of the next value: -1, its array or its key */
+	size_t nt = 0;
+	/* Without esc the flags go to a sink: masking the index costs less per token than
+	 * testing esc. */
+	bool sink;
+	bool *escv = esc ? esc : &sink;
+	const size_t emask = esc ? SIZE_MAX : 0;
+	const ptrdiff_t last16 = (ptrdiff_t)len - 16; /* see aw_jstr_plain_run */
 	size_t i = 0, j, start;
 	bool e;
 	char c;
@@ -171,8 +247,8 @@ AW_INLINE int tokenize(const char *js, size_t len, jsmntok_t *tok, unsigned cap,
 
 #define SKIP(from) (nested ? skip_ws_escaped(js, (from), len) : skip_ws(js, (from), len))
 /* Claim a token; when the array is full stop: the caller grows it and calls again.
- * A key's size is 1 from the start (its value must follow), an array's is counted at
- * each element, an object's at each key. */
+ * A key's size is 1 from the start (its value must follow); a container's is counted
+ * in cnt and written when it closes. */
 #define PUT(type_, start_, end_, size_, parent_, esc_)                                             \
 	do {                                                                                       \
 		jsmntok_t *t_;                                                                     \
@@ -184,39 +260,30 @@ AW_INLINE int tokenize(const char *js, size_t len, jsmntok_t *tok, unsigned cap,
 		t_->end = (int)(end_);                                                             \
 		t_->size = (size_);                                                                \
 		t_->parent = (parent_);                                                            \
-		if (esc)                                                                           \
-			esc[nt] = (esc_);                                                          \
+		escv[nt & emask] = (esc_);                                                         \
 		nt++;                                                                              \
 	} while (0)
+/* In a container (depth > 0): whether it is an object. */
+#define IN_OBJECT() (tok[cur].type == JSMN_OBJECT)
 /* The string opening at i (js[i] is its quote, or the backslash of its \"): start = its
  * first byte, j = its end (the closing quote, or the backslash of the closing \"), e =
  * whether it holds a backslash; i moves past it. */
 #define STRING()                                                                                   \
 	do {                                                                                       \
-		e = false;                                                                         \
-		if (!nested) {                                                                     \
-			start = i + 1;                                                             \
-			j = aw_jstr_plain_run(js, start, len);                                     \
-			if (AW_UNLIKELY(j >= len || js[j] != '"')) {                               \
-				j = aw_jstr_scan(js, j, len, &e, err);                             \
-				if (j == AW_SCAN_BAD)                                              \
-					return AW_JTOK_BAD;                                        \
-			}                                                                          \
-			i = j + 1;                                                                 \
-		} else {                                                                           \
-			start = i + 2;                                                             \
-			j = aw_jstr_plain_run(js, start, len);                                     \
-			/* a lone backslash and a quote: the end, as mostly */                     \
-			if (AW_UNLIKELY(j + 1 >= len || js[j] != '\\' || js[j + 1] != '"')) {      \
-				j = aw_jstr_scan_nested(js, j, len, &e, err);                      \
-				if (j >= AW_SCAN_DECODE)                                           \
-					return j == AW_SCAN_BAD ? AW_JTOK_BAD : AW_JTOK_DECODE;    \
-			}                                                                          \
-			i = j + 2;                                                                 \
-		}                                                                                  \
+		int rc_;                                                                           \
+		start = i + (nested ? 2 : 1);                                                      \
+		rc_ = string_end(js, start, len, last16, &j, &e, err, nested);                     \
+		if (AW_UNLIKELY(rc_))                                                              \
+			return rc_;                                                                \
+		i = j + (nested ? 2 : 1);                                                          \
 	} while (0)
+/* Whether the text at i_ is the separator sep_ and a string's opening quote (or \"), in
+ * two compares. */
+#define SEP_STRING_AT(i_, sep_)                                                                    \
+	(nested ? (i_) + 2 < len && js[i_] == (sep_) && pair_at(js + (i_) + 1) == pair_at("\\\"")  \
+		: (i_) + 1 < len && pair_at(js + (i_)) == pair_at(sep_ == ':' ? ":\"" : ",\""))
 #define STRING_AT(i_)                                                                              \
-	(nested ? js[i_] == '\\' && (i_) + 1 < len && js[(i_) + 1] == '"' : js[i_] == '"')
+	(nested ? (i_) + 1 < len && pair_at(js + (i_)) == pair_at("\\\"") : js[i_] == '"')
 
 value: /* a value must start at i; parent is set */
 	if (AW_UNLIKELY(i >= len))
@@ -227,25 +294,28 @@ value: /* a value must start at i; parent is set */
 		goto next;
 	}
 	c = js[i];
-	switch (c) {
-	case '{':
-	case '[':
+	/* before the switch, whose jump costs a record's first value a dozen instructions */
+	if (c == '{' || c == '[') {
 		if (depth >= max_depth) {
 			err->pos = i;
 			return AW_JTOK_DEEP;
 		}
 		PUT(c == '{' ? JSMN_OBJECT : JSMN_ARRAY, i, -1, 0, parent, false);
-		stack[depth++] = cur;
+		stack[depth].cur = cur;
+		stack[depth].cnt = cnt;
+		depth++;
 		cur = (int)nt - 1;
-		in_obj = c == '{';
+		cnt = 0;
 		i = SKIP(i + 1);
 		if (i < len && js[i] == (c == '{' ? '}' : ']'))
 			goto close;
-		if (in_obj)
+		if (c == '{')
 			goto key;
-		tok[cur].size = 1;
+		cnt = 1;
 		parent = cur;
 		goto value;
+	}
+	switch (c) {
 	case '-':
 	case '0':
 	case '1':
@@ -260,7 +330,7 @@ value: /* a value must start at i; parent is set */
 	case 't':
 	case 'f':
 	case 'n':
-		j = scan_primitive(js, i, len, err);
+		j = scan_primitive(js, i, len, last16, err);
 		if (j == AW_SCAN_BAD) {
 			i = err->pos;
 			if (err->early)
@@ -295,9 +365,19 @@ key: /* an object's key must start at i */
 		i = j;
 		goto key;
 	}
+key_string: /* STRING_AT(i) */
 	STRING();
 	PUT(JSMN_STRING, start, j, 1, cur, e);
-	tok[cur].size++;
+	cnt++;
+	/* the member's value, when a string or (below) an integer without fraction or
+	 * exponent, is read here: what value and scan_primitive would do, less the tests
+	 * the member's shape answers; its parent is the key, nt - 1 */
+	if (AW_LIKELY(SEP_STRING_AT(i, ':'))) {
+		i++;
+		STRING();
+		PUT(JSMN_STRING, start, j, 0, (int)nt - 1, e);
+		goto member_end;
+	}
 	if (AW_UNLIKELY(i >= len || js[i] != ':')) {
 		i = SKIP(i);
 		if (i >= len)
@@ -306,8 +386,26 @@ key: /* an object's key must start at i */
 			goto bad;
 	}
 	i++;
+	if (AW_UNLIKELY(i >= len))
+		goto early;
+	if ((unsigned char)(js[i] - '1') < 9) {
+		/* not followed by . e E: the end scan_primitive would find */
+		j = digits(js, i + 1, len, last16);
+		if (j >= len || !IS(js[j], CL_NUMTAIL)) {
+			PUT(JSMN_PRIMITIVE, i, j, 0, (int)nt - 1, false);
+			i = j;
+			goto member_end;
+		}
+	}
 	parent = (int)nt - 1;
 	goto value;
+
+member_end: /* a member's value ended before i; in an object, so depth > 0 */
+	if (AW_LIKELY(SEP_STRING_AT(i, ','))) {
+		i++;
+		goto key_string;
+	}
+	/* on to next, which tests the same and the rest */
 
 next: /* a value ended before i */
 	if (depth == 0)
@@ -317,9 +415,9 @@ next: /* a value ended before i */
 	c = js[i];
 	if (c == ',') {
 		i++;
-		if (in_obj)
+		if (IN_OBJECT())
 			goto key;
-		tok[cur].size++;
+		cnt++;
 		parent = cur;
 		goto value;
 	}
@@ -331,11 +429,13 @@ next: /* a value ended before i */
 		goto next;
 	}
 close: /* js[i] closes the innermost container; it must be of the same kind */
-	if (in_obj != (js[i] == '}'))
+	if (IN_OBJECT() != (js[i] == '}'))
 		goto bad;
 	tok[cur].end = (int)i + 1;
-	cur = stack[--depth];
-	in_obj = cur >= 0 && tok[cur].type == JSMN_OBJECT;
+	tok[cur].size = cnt;
+	depth--;
+	cur = stack[depth].cur;
+	cnt = stack[depth].cnt;
 	i++;
 	goto next;
 
@@ -358,8 +458,10 @@ bad:
 	return AW_JTOK_BAD;
 #undef SKIP
 #undef PUT
+#undef IN_OBJECT
 #undef STRING
 #undef STRING_AT
+#undef SEP_STRING_AT
 }
 
 int aw_json_tokenize(const char *js, size_t len, jsmntok_t *tok, unsigned cap, bool *esc,

@@ -64,6 +64,31 @@ static const struct lang_case lang[] = {
     {"\"\x7f\x80\xff\xc3\xa9\"", 0, 1, 0, false, false},
     {"[true,false,null,-1,{}]", 0, 6, 0, false, false},
     {"{ \"a\" : 1 , \"b\" : [ ] }", 0, 5, 0, false, false},
+    /* compact members, read by the tokenizer's member path, and where it hands over */
+    {"{\"a\":\"b\",\"c\":1286,\"d\":638857160619644472}", 0, 7, 0, false, false},
+    {"{\"a\":1.5,\"b\":2e3,\"c\":12E-1,\"d\":-7,\"e\":0}", 0, 11, 0, false, false},
+    {"{\"a\":\"0123456789abcdefghij\",\"b\":\"k\"}", 0, 5, 0, false, false},
+    {"{\"a\": \"x\",\"b\" :1 ,\"c\":\"y\" ,\"d\":[1,\"z\"],\"e\":{}}", 0, 13, 0, false, false},
+    {"{\"a\":\"x\\u0041\\\"\",\"b\":true}", 0, 5, 0, false, false},
+    {"{\"a\":12", 0, AW_JTOK_BAD, 7, true, false},
+    {"{\"a\":\"x\"", 0, AW_JTOK_BAD, 8, true, false},
+    {"{\"a\":\"x\",", 0, AW_JTOK_BAD, 9, true, false},
+    {"{\"a\":\"x\",\"b", 0, AW_JTOK_BAD, 11, true, false},
+    {"{\"a\":01}", 0, AW_JTOK_BAD, 6, false, false},
+    {"{\"a\":1x}", 0, AW_JTOK_BAD, 6, false, false},
+    {"{\"a\":12.}", 0, AW_JTOK_BAD, 8, false, false},
+    {"{\"a\":1.", 0, AW_JTOK_BAD, 7, true, false},
+    {"{\"a\":12e", 0, AW_JTOK_BAD, 8, true, false},
+    {"{\"a\":1e}", 0, AW_JTOK_BAD, 7, false, false},
+    {"{\"a\":\"x\",}", 0, AW_JTOK_BAD, 9, false, false},
+    {"{\"a\":\"x\",\"b\"}", 0, AW_JTOK_BAD, 12, false, false},
+    {"{\"a\":\"x\",1:2}", 0, AW_JTOK_BAD, 9, false, false},
+    {"{\"a\":\"x\"]", 0, AW_JTOK_BAD, 8, false, false},
+    {"{\"a\":9]", 0, AW_JTOK_BAD, 6, false, false},
+    {"{\"a\":\"x\",\"b\":\"y\\z\"}", 0, AW_JTOK_BAD, 16, false, false},
+    {"{\"a\":\"x\",\"b\x01\":1}", 0, AW_JTOK_BAD, 11, false, false},
+    {"{\"a\":\"x\"}x", 0, AW_JTOK_BAD, 9, false, false},
+    {"{\"a\":\"x\"}{}", 0, AW_JTOK_BAD, 9, false, true},
     /* nothing, or not a value */
     {"", 0, AW_JTOK_BAD, 0, true, false},
     {"   ", 0, AW_JTOK_BAD, 3, true, false},
@@ -173,26 +198,21 @@ START_TEST(test_language)
 }
 END_TEST
 
-/* The tokens of a small document: jsmn's layout (keys of size 1 under their object,
- * values under their key, elements under their array) and the esc flags. */
-START_TEST(test_token_layout)
+/* A token as the tests expect it. */
+struct want_tok {
+	jsmntype_t type;
+	int start, end, size, parent;
+	bool esc;
+};
+
+/* doc's tokens are want[0..n), with esc or without; with a token array one short, the
+ * tokenizer asks for more. */
+static void expect_layout(const char *doc, const struct want_tok *want, int n)
 {
-	const char *doc = " {\"a\" : [1, \"x\\ny\", {}], \"b\\\"\": {\"c\": true}} ";
-	static const struct {
-		jsmntype_t type;
-		int start, end, size, parent;
-		bool esc;
-	} want[] = {
-	    {JSMN_OBJECT, 1, 44, 2, -1, false}, {JSMN_STRING, 3, 4, 1, 0, false},
-	    {JSMN_ARRAY, 8, 23, 3, 1, false},	{JSMN_PRIMITIVE, 9, 10, 0, 2, false},
-	    {JSMN_STRING, 13, 17, 0, 2, true},	{JSMN_OBJECT, 20, 22, 0, 2, false},
-	    {JSMN_STRING, 26, 29, 1, 0, true},	{JSMN_OBJECT, 32, 43, 1, 6, false},
-	    {JSMN_STRING, 34, 35, 1, 7, false}, {JSMN_PRIMITIVE, 38, 42, 0, 8, false},
-	};
 	struct aw_jtok_err err;
 	int r = tokn(doc, strlen(doc), &err);
 
-	ck_assert_int_eq(r, (int)(sizeof want / sizeof want[0]));
+	ck_assert_int_eq(r, n);
 	for (int i = 0; i < r; i++) {
 		ck_assert_msg(tok[i].type == want[i].type && tok[i].start == want[i].start &&
 				  tok[i].end == want[i].end && tok[i].size == want[i].size &&
@@ -202,6 +222,47 @@ START_TEST(test_token_layout)
 	}
 	/* esc may be NULL */
 	ck_assert_int_eq(aw_json_tokenize(doc, strlen(doc), tok, NTOK, NULL, DEPTH, &err), r);
+	ck_assert_int_eq(aw_json_tokenize(doc, strlen(doc), tok, (unsigned)n - 1, esc, DEPTH, &err),
+			 AW_JTOK_NOMEM);
+}
+
+/* The tokens of a small document: jsmn's layout (keys of size 1 under their object,
+ * values under their key, elements under their array) and the esc flags. */
+START_TEST(test_token_layout)
+{
+	static const struct want_tok want[] = {
+	    {JSMN_OBJECT, 1, 44, 2, -1, false}, {JSMN_STRING, 3, 4, 1, 0, false},
+	    {JSMN_ARRAY, 8, 23, 3, 1, false},	{JSMN_PRIMITIVE, 9, 10, 0, 2, false},
+	    {JSMN_STRING, 13, 17, 0, 2, true},	{JSMN_OBJECT, 20, 22, 0, 2, false},
+	    {JSMN_STRING, 26, 29, 1, 0, true},	{JSMN_OBJECT, 32, 43, 1, 6, false},
+	    {JSMN_STRING, 34, 35, 1, 7, false}, {JSMN_PRIMITIVE, 38, 42, 0, 8, false},
+	};
+
+	expect_layout(" {\"a\" : [1, \"x\\ny\", {}], \"b\\\"\": {\"c\": true}} ", want,
+		      (int)(sizeof want / sizeof want[0]));
+}
+END_TEST
+
+/* The same for compact members, which the tokenizer reads by a path of their own: a
+ * string or an integer right after its key, a `,"` right after a value. */
+START_TEST(test_compact_layout)
+{
+	static const struct want_tok want[] = {
+	    {JSMN_OBJECT, 0, 78, 5, -1, false},	    {JSMN_STRING, 2, 3, 1, 0, false},
+	    {JSMN_STRING, 6, 7, 0, 1, false},	    {JSMN_STRING, 10, 11, 1, 0, false},
+	    {JSMN_PRIMITIVE, 13, 15, 0, 3, false},  {JSMN_STRING, 17, 18, 1, 0, false},
+	    {JSMN_OBJECT, 20, 60, 2, 5, false},	    {JSMN_STRING, 22, 23, 1, 6, false},
+	    {JSMN_ARRAY, 25, 32, 2, 7, false},	    {JSMN_PRIMITIVE, 26, 27, 0, 8, false},
+	    {JSMN_STRING, 29, 30, 0, 8, false},	    {JSMN_STRING, 34, 35, 1, 6, false},
+	    {JSMN_STRING, 38, 58, 0, 11, false},    {JSMN_STRING, 62, 63, 1, 0, false},
+	    {JSMN_PRIMITIVE, 65, 68, 0, 13, false}, {JSMN_STRING, 70, 71, 1, 0, false},
+	    {JSMN_STRING, 74, 76, 0, 15, true},
+	};
+
+	expect_layout(
+	    "{\"a\":\"b\",\"c\":12,\"d\":{\"e\":[1,\"f\"],\"g\":\"0123456789abcdefghij\"},"
+	    "\"h\":3.5,\"i\":\"\\n\"}",
+	    want, (int)(sizeof want / sizeof want[0]));
 }
 END_TEST
 
@@ -532,6 +593,14 @@ static const struct {
     /* pretty-printed, with the body's \n \t \r as whitespace */
     {"{\\n\\t\\\"a\\\": [1, 2.5, -0],\\r\\n\\t\\\"b\\\" :\\t{}\\n}", 8},
     {"\\n [ ] \\t", 1},
+    /* compact members, and where the member path hands over */
+    {"{\\\"a\\\":\\\"b\\\",\\\"c\\\":1286,\\\"d\\\":\\\"0123456789abcdefghij\\\",\\\"e\\\":1.5}",
+     9},
+    {"{\\\"a\\\": \\\"x\\\" ,\\\"b\\\":12 ,\\\"c\\\":[\\\"y\\\"]}", 8},
+    {"{\\\"a\\\":\\\"x\\\\\\\"y\\\",\\\"b\\\":2}", 5},
+    {"{\\\"a\\\":12", AW_JTOK_BAD},
+    {"{\\\"a\\\":\\\"x\\\",}", AW_JTOK_BAD},
+    {"{\\\"a\\\":01}", AW_JTOK_BAD},
     /* a string ending in the document's backslash, and empty ones */
     {"{\\\"\\\\\\\\\\\":\\\"\\\"}", 3},
     {"\\\"\\\"", 1},
@@ -803,6 +872,7 @@ static Suite *json_tok_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_language);
 	tcase_add_test(tc, test_token_layout);
+	tcase_add_test(tc, test_compact_layout);
 	tcase_add_test(tc, test_depth_and_nomem);
 	tcase_add_test(tc, test_string_lengths);
 	tcase_add_test(tc, test_backslash_runs);
