@@ -146,9 +146,18 @@ uint64_t aw_corr_hash(uint64_t seed, const void *data, size_t n)
 		h = (h ^ w) * k;
 		h ^= h >> 32;
 	}
+	/* the last 0..7 bytes without a variable-length memcpy call (two overlapping
+	 * loads from four bytes up): any fixed function of them will do */
 	w = 0;
-	if (n)
-		memcpy(&w, p, n);
+	if (n >= 4) {
+		uint32_t lo, hi;
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + n - 4, 4);
+		w = (uint64_t)hi << 32 | lo;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			w |= (uint64_t)p[i] << (8 * i);
+	}
 	h = (h ^ w) * k;
 	h ^= h >> 29;
 	h *= 0xBF58476D1CE4E5B9ull;

@@ -265,7 +265,9 @@ static int grow(struct aw_rule_index *ix, size_t want)
 	struct slot *old = ix->slots;
 	size_t oldcap = ix->cap;
 
-	while (cap < 2 * want)
+	/* a quarter full at most: a probe runs to the next empty slot (rules filed
+	 * under one hash sit in one run), for every value of every event */
+	while (cap < 4 * want)
 		cap *= 2;
 	if (cap == ix->cap)
 		return 0;
