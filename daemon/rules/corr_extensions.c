@@ -31,22 +31,31 @@ void aw_corr_seen_free(struct aw_corr_seen *s)
 	if (!s)
 		return;
 	for (uint32_t i = 0; i < s->n; i++)
-		free(s->v[i].s);
+		if (s->v[i].len >= AW_CORR_SEEN_INLINE)
+			free(s->v[i].u.p);
 	free(s->v);
 	free(s->index);
 	free(s);
 }
 
-static uint16_t *seen_slot(const struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
+static uint32_t *seen_slot(const struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
 {
 	for (size_t i = h & s->imask;; i = (i + 1) & s->imask) {
-		uint16_t x = s->index[i];
+		uint32_t x = s->index[i];
 		if (!x)
 			return &s->index[i];
-		const struct aw_corr_seen_v *e = &s->v[x - 1];
-		if (e->hash == h && e->len == vlen && memcmp(e->s, v, vlen) == 0)
+		if ((x ^ h) >> 16)
+			continue; /* another value, told by the hash bits the slot keeps */
+		const struct aw_corr_seen_v *e = &s->v[(x & 0xFFFF) - 1];
+		if (e->hash == h && e->len == vlen && memcmp(aw_corr_seen_str(e), v, vlen) == 0)
 			return &s->index[i];
 	}
+}
+
+/* The index slot of value number i (0-based) with hash h. */
+static uint32_t seen_code(uint32_t i, uint32_t h)
+{
+	return (h & 0xFFFF0000u) | (i + 1);
 }
 
 /* Whether v is in the set; h is its hash under the correlation's seed. */
@@ -59,12 +68,14 @@ static void seen_reindex(struct aw_corr_seen *s)
 {
 	memset(s->index, 0, ((size_t)s->imask + 1) * sizeof *s->index);
 	for (uint32_t i = 0; i < s->n; i++)
-		*seen_slot(s, s->v[i].s, s->v[i].len, s->v[i].hash) = (uint16_t)(i + 1);
+		*seen_slot(s, aw_corr_seen_str(&s->v[i]), s->v[i].len, s->v[i].hash) =
+			seen_code(i, s->v[i].hash);
 }
 
 int aw_corr_seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
 {
-	char *copy;
+	struct aw_corr_seen_v e = {.hash = h, .len = (uint16_t)vlen};
+	char *copy = e.u.in;
 
 	if (s->n == s->cap) {
 		uint32_t cap = s->cap ? s->cap * 2 : 4;
@@ -77,7 +88,7 @@ int aw_corr_seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_
 		if (!nv)
 			return -1;
 		s->v = nv;
-		uint16_t *ni = malloc(isz * sizeof *ni);
+		uint32_t *ni = malloc(isz * sizeof *ni);
 		if (!ni)
 			return -1;
 		free(s->index);
@@ -86,15 +97,14 @@ int aw_corr_seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_
 		s->cap = cap;
 		seen_reindex(s);
 	}
-	copy = malloc(vlen + 1);
-	if (!copy)
+	if (vlen >= AW_CORR_SEEN_INLINE && !(copy = e.u.p = malloc(vlen + 1)))
 		return -1;
 	if (vlen)
 		memcpy(copy, v, vlen);
 	copy[vlen] = '\0';
-	s->v[s->n] = (struct aw_corr_seen_v){
-	    .last = ++s->stamp, .hash = h, .len = (uint16_t)vlen, .s = copy};
-	*seen_slot(s, v, vlen, h) = (uint16_t)(s->n + 1);
+	e.last = ++s->stamp;
+	s->v[s->n] = e;
+	*seen_slot(s, v, vlen, h) = seen_code(s->n, h);
 	s->n++;
 	return 0;
 }
@@ -106,7 +116,8 @@ static void seen_forget_oldest(struct aw_corr_seen *s)
 	for (uint32_t i = 1; i < s->n; i++)
 		if (s->v[i].last < s->v[old].last)
 			old = i;
-	free(s->v[old].s);
+	if (s->v[old].len >= AW_CORR_SEEN_INLINE)
+		free(s->v[old].u.p);
 	s->v[old] = s->v[--s->n];
 	seen_reindex(s);
 }
@@ -131,9 +142,9 @@ int aw_corr_feed_seen(struct aw_corr *c, int64_t t, const char *key, size_t klen
 	s->started = true;
 	h = (uint32_t)aw_corr_hash(c->seed, value, vlen);
 	if (s->n) {
-		uint16_t *slot = seen_slot(s, value, vlen, h);
+		uint32_t *slot = seen_slot(s, value, vlen, h);
 		if (*slot) {
-			s->v[*slot - 1].last = ++s->stamp;
+			s->v[(*slot & 0xFFFF) - 1].last = ++s->stamp;
 			return 0;
 		}
 	}

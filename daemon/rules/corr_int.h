@@ -33,12 +33,24 @@ struct aw_corr_m {
 	uint16_t vlen; /* AW_CORR_NOVALUE: the match has no value */
 };
 
+#define AW_CORR_SEEN_INLINE 16 /* values shorter than this live in their entry */
+
+/* One value a first_seen group has seen. A short value (most are addresses, ids and
+ * names) sits in the entry itself, so checking it touches one cache line, not two. */
 struct aw_corr_seen_v {
 	uint64_t last; /* recency stamp */
 	uint32_t hash;
 	uint16_t len;
-	char *s; /* len bytes + NUL */
+	union {
+		char in[AW_CORR_SEEN_INLINE]; /* len < AW_CORR_SEEN_INLINE: the bytes + NUL */
+		char *p;		      /* else: len bytes + NUL, allocated */
+	} u;
 };
+
+static inline const char *aw_corr_seen_str(const struct aw_corr_seen_v *e)
+{
+	return e->len < AW_CORR_SEEN_INLINE ? e->u.in : e->u.p;
+}
 
 struct aw_corr_seen {
 	int64_t first; /* earliest match time: learning ends at first + learning_ms */
@@ -47,7 +59,9 @@ struct aw_corr_seen {
 	uint32_t n, cap;
 	uint32_t imask; /* index size - 1; the size is a power of two >= 2 * cap */
 	struct aw_corr_seen_v *v;
-	uint16_t *index; /* value number + 1, 0 when empty */
+	/* value number + 1 in the low 16 bits (0: empty), the hash's high 16 bits above:
+	 * a probe passes over other values without reading their entries */
+	uint32_t *index;
 };
 
 struct aw_corr_base {

@@ -247,7 +247,7 @@ static bool save_seen(const struct aw_corr_seen *s, struct json_object *obj)
 	qsort(order, s->n, sizeof *order, cmp_stamp);
 	ok = true;
 	for (uint32_t i = 0; ok && i < s->n; i++)
-		ok = push(vs, jbytes(order[i].s, order[i].len));
+		ok = push(vs, jbytes(aw_corr_seen_str(&order[i]), order[i].len));
 	free(order);
 	return ok;
 }

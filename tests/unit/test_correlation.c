@@ -1119,6 +1119,64 @@ START_TEST(first_seen_value_bound)
 }
 END_TEST
 
+/* Values short enough to live in their entry and longer ones, on both sides of the
+ * bound (AW_CORR_SEEN_INLINE), differing only in their last byte, and the same after
+ * a save and a load. */
+START_TEST(first_seen_short_and_long_values)
+{
+	struct aw_corr_spec s = spec_of(AW_CORR_FIRST_SEEN, 0, 1);
+	s.learning_ms = S(10);
+	struct aw_corr *c = make(&s, 100);
+	static const size_t lens[] = {0, 1, 14, 15, 16, 17, 100};
+	char v[128], want[256];
+	struct aw_error err = {{0}};
+	char *buf = NULL;
+	size_t len = 0;
+
+	memset(v, 'x', sizeof v);
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		v[lens[i]] = '\0';
+		ASSERT_NO_FIRE(feedv(c, 0, S(0), "k", v, 0, NULL));
+		v[lens[i]] = 'x';
+	}
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+			v[lens[i]] = '\0';
+			ASSERT_NO_FIRE(feedv(c, 0, S(20), "k", v, 0, NULL));
+			if (lens[i] > 0) {
+				/* the same length, the last byte changed: new */
+				v[lens[i] - 1] = round ? 'z' : 'y';
+				snprintf(want, sizeof want, "k=k t=%d..%d n=1 a=1 v=%s",
+					 20000 + round, 20000 + round, v);
+				ASSERT_FIRE(feedv(c, 0, S(20) + round, "k", v, 0, NULL), want);
+				v[lens[i] - 1] = 'x';
+			}
+			v[lens[i]] = 'x';
+		}
+		if (round == 0) {
+			/* what was learnt, and what fired since, survives a restart; the
+			 * changed values are known now, so the next round uses 'z' */
+			ck_assert_int_eq(aw_corr_save(c, &buf, &len, &err), 0);
+			aw_corr_free(c);
+			c = make(&s, 100);
+			ck_assert_msg(aw_corr_load(c, buf, len, &err) == 0, "%s", err.msg);
+			free(buf);
+			memset(v, 'x', sizeof v);
+			for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+				if (lens[i] == 0)
+					continue;
+				v[lens[i]] = '\0';
+				v[lens[i] - 1] = 'y';
+				ASSERT_NO_FIRE(feedv(c, 0, S(20), "k", v, 0, NULL));
+				v[lens[i] - 1] = 'x';
+				v[lens[i]] = 'x';
+			}
+		}
+	}
+	aw_corr_free(c);
+}
+END_TEST
+
 /* --- baseline ------------------------------------------------------------------------ */
 
 static struct aw_corr *make_baseline(void)
@@ -1585,6 +1643,7 @@ static Suite *correlation_suite(void)
 	tcase_add_test(tc, load_respects_bounds);
 	tcase_add_test(tc, first_seen_learns_then_fires_once);
 	tcase_add_test(tc, first_seen_value_bound);
+	tcase_add_test(tc, first_seen_short_and_long_values);
 	tcase_add_test(tc, baseline_fires_on_spike_once);
 	tcase_add_test(tc, baseline_quiet_on_steady_traffic);
 	tcase_add_test(tc, baseline_needs_history);
