@@ -16,6 +16,7 @@
 #include <emmintrin.h>
 #endif
 #include <limits.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -80,6 +81,8 @@ struct chunk {
 };
 
 struct aw_event_view {
+	/* first: event_view.h's inline result checks read it through the view's address */
+	struct aw_view_results results;
 	size_t max_tokens;
 	jsmntok_t *tok;
 	struct tok_aux *aux;
@@ -105,11 +108,6 @@ struct aw_event_view {
 	uint64_t col_gen;
 	int col_tok; /* its value token, or -1 */
 	size_t mcap;
-	struct result {
-		uint64_t gen; /* the event it was computed for */
-		bool r;
-	} *results;    /* callers' results by id (aw_event_view_result) */
-	size_t rcap;
 };
 
 static inline const jsmntok_t *doc_tok(const struct aw_event_view *v, int d)
@@ -888,29 +886,24 @@ int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_
 	return 1;
 }
 
-int aw_event_view_result(const struct aw_event_view *v, unsigned id)
-{
-	if (id >= v->rcap || v->results[id].gen != v->gen || !v->valid)
-		return -1;
-	return v->results[id].r;
-}
+_Static_assert(offsetof(struct aw_event_view, results) == 0,
+	       "event_view.h reads the results through the view's address");
 
-void aw_event_view_set_result(struct aw_event_view *v, unsigned id, bool r)
+void aw_view_results_grow(struct aw_view_results *rs, unsigned id, bool r)
 {
-	if (id >= v->rcap) {
-		size_t ncap = v->rcap ? v->rcap : AW_VIEW_MEMO_MIN;
-		while (ncap <= id)
-			ncap *= 2;
-		if (ncap > AW_FIELD_ID_MAX)
-			return;
-		struct result *n = realloc(v->results, ncap * sizeof *n);
-		if (!n)
-			return;
-		memset(n + v->rcap, 0, (ncap - v->rcap) * sizeof *n); /* gen 0: no event */
-		v->results = n;
-		v->rcap = ncap;
-	}
-	v->results[id] = (struct result){.gen = v->gen, .r = r};
+	size_t ncap = rs->cap ? rs->cap : AW_VIEW_MEMO_MIN;
+
+	while (ncap <= id)
+		ncap *= 2;
+	if (ncap > AW_FIELD_ID_MAX)
+		return;
+	struct aw_view_result *n = realloc(rs->v, ncap * sizeof *n);
+	if (!n)
+		return;
+	memset(n + rs->cap, 0, (ncap - rs->cap) * sizeof *n); /* gen 0: no event */
+	rs->v = n;
+	rs->cap = ncap;
+	rs->v[id] = (struct aw_view_result){.gen = rs->gen, .r = r};
 }
 
 static bool strings_of(struct aw_event_view *v, int d, struct visit *vis)
@@ -973,7 +966,7 @@ void aw_event_view_free(struct aw_event_view *v)
 	free(v->klen);
 	free(v->ktok);
 	free(v->memo);
-	free(v->results);
+	free(v->results.v);
 	free(v);
 }
 
@@ -1033,6 +1026,7 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 
 	v->valid = false;
 	v->gen++;
+	v->results.gen = 0; /* no results until the event is valid */
 	v->json = json;
 	v->len = len;
 	v->tused = 0;
@@ -1075,6 +1069,7 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 	if (index_keys(v) < 0)
 		return aw_error_set(err, "out of memory");
 	v->valid = true;
+	v->results.gen = v->gen;
 	return 0;
 }
 
@@ -1090,7 +1085,7 @@ size_t aw_event_view_footprint(const struct aw_event_view *v)
 	return v->tcap * (sizeof *v->tok + sizeof *v->aux + sizeof *v->esc) +
 	       v->dcap * sizeof *v->docs +
 	       v->kcap * (sizeof *v->klen + sizeof *v->ktok) + v->arena_cap +
-	       v->mcap * sizeof *v->memo + v->rcap * sizeof *v->results;
+	       v->mcap * sizeof *v->memo + v->results.cap * sizeof *v->results.v;
 }
 
 /* --- field references ----------------------------------------------------------------- */

@@ -84,12 +84,44 @@ typedef int (*aw_val_fn)(void *ud, const struct aw_val *val);
 int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn,
 		      void *ud, bool *stopped);
 
+/* Results callers computed from the current event, by id. The view begins with this
+ * (a pointer to the view is a pointer to it), so the checks below are inlined where
+ * rules run: there are several per rule and event. */
+struct aw_view_results {
+	uint64_t gen; /* the current event; 0 while the view holds none */
+	struct aw_view_result {
+		uint64_t gen; /* the event it was computed for */
+		bool r;
+	} *v;
+	size_t cap;
+};
+
+void aw_view_results_grow(struct aw_view_results *rs, unsigned id, bool r);
+
 /* A result a caller computed from this event, kept for the rest of it under an id from
  * aw_field_id (a Sigma item's text: rules repeat items): 1 true, 0 false, -1 not
  * known for this event. set_result fails quietly when it cannot grow (the caller
  * then computes again). */
-int aw_event_view_result(const struct aw_event_view *v, unsigned id);
-void aw_event_view_set_result(struct aw_event_view *v, unsigned id, bool r);
+static inline int aw_event_view_result(const struct aw_event_view *v, unsigned id)
+{
+	const struct aw_view_results *rs = (const struct aw_view_results *)(const void *)v;
+
+	if (id >= rs->cap || rs->v[id].gen != rs->gen || rs->gen == 0)
+		return -1;
+	return rs->v[id].r;
+}
+
+static inline void aw_event_view_set_result(struct aw_event_view *v, unsigned id, bool r)
+{
+	struct aw_view_results *rs = (struct aw_view_results *)(void *)v;
+
+	if (rs->gen == 0)
+		return;
+	if (id < rs->cap)
+		rs->v[id] = (struct aw_view_result){.gen = rs->gen, .r = r};
+	else
+		aw_view_results_grow(rs, id, r);
+}
 
 /* Visit every string leaf of the event, nested JSON text included (keyword search). */
 void aw_event_view_each_string(struct aw_event_view *v, aw_val_fn fn, void *ud);

@@ -417,6 +417,19 @@ START_TEST(malformed_events)
 	/* good again after failures */
 	load("{\"a\":1}");
 	ck_get("a", "num:1#1");
+	/* a result lasts for its event: not past a failed reset, not into the next */
+	aw_event_view_set_result(view, 7, true);
+	aw_event_view_set_result(view, 70000, false); /* past any id: ignored */
+	ck_assert_int_eq(aw_event_view_result(view, 7), 1);
+	ck_assert_int_eq(aw_event_view_result(view, 70000), -1);
+	ck_reset_fails("{\"a\":", 5, "malformed JSON");
+	ck_assert_int_eq(aw_event_view_result(view, 7), -1);
+	aw_event_view_set_result(view, 7, false);
+	ck_assert_int_eq(aw_event_view_result(view, 7), -1);
+	load("{\"a\":1}");
+	ck_assert_int_eq(aw_event_view_result(view, 7), -1);
+	aw_event_view_set_result(view, 7, false);
+	ck_assert_int_eq(aw_event_view_result(view, 7), 0);
 }
 END_TEST
 
