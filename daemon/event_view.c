@@ -726,6 +726,59 @@ static bool emit(struct aw_event_view *v, int d, int i, struct visit *vis)
 	return false;
 }
 
+/* The value token of the top-level key a dotted name starts with (exact, else equal but
+ * for case), or -1. The record's column that holds JSON text is the same for most
+ * dotted names (properties_s.x, properties_s.y): found once per event. */
+static int top_column(struct aw_event_view *v, const struct aw_field_ref *f)
+{
+	int folded, vi;
+
+	if (f->id0 && v->col_id == f->id0 && v->col_gen == v->gen)
+		return v->col_tok;
+	vi = find_top(v, f->seg[0], f->seglen ? f->seglen[0] : strlen(f->seg[0]), &folded);
+	if (vi < 0)
+		vi = folded;
+	if (f->id0) {
+		v->col_id = f->id0;
+		v->col_gen = v->gen;
+		v->col_tok = vi;
+	}
+	return vi;
+}
+
+/* column.key, the dotted name rules mostly use, without the general walk: 1 found at
+ * (*d, *i), 0 absent, -1 when the column is an array (or JSON text holding one), whose
+ * elements the walk visits each. */
+static int find_column_key(struct aw_event_view *v, const struct aw_field_ref *f, int *d, int *i)
+{
+	int c = 0, obj = top_column(v, f), folded;
+
+	if (obj < 0)
+		return 0;
+	switch (doc_tok(v, 0)[obj].type) {
+	case JSMN_OBJECT:
+		break;
+	case JSMN_STRING:
+		if ((c = child_doc(v, 0, obj)) <= 0)
+			return 0;
+		obj = 0;
+		if (doc_tok(v, c)[0].type != JSMN_OBJECT)
+			return -1;
+		break;
+	case JSMN_ARRAY:
+		return -1;
+	default:
+		return 0;
+	}
+	int vi = find_key(v, c, obj, f->seg[1], f->seglen ? f->seglen[1] : strlen(f->seg[1]),
+			  &folded);
+	if (vi < 0 && (vi = folded) < 0)
+		return 0;
+	*d = c;
+	*i = vi;
+	return 1;
+}
+
 static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_ref *f, size_t k,
 		 struct visit *vis, bool *found)
 {
@@ -743,17 +796,10 @@ static bool walk(struct aw_event_view *v, int d, int i, const struct aw_field_re
 		int folded, vi;
 		/* the record's column that holds JSON text is the same for most dotted
 		 * names (properties_s.x, properties_s.y): found once per event */
-		bool top = d == 0 && i == 0 && f->id0;
-		if (top && v->col_id == f->id0 && v->col_gen == v->gen)
-			return v->col_tok >= 0 && walk(v, 0, v->col_tok, f, k + 1, vis, found);
-		vi = find_key(v, d, i, seg, sl, &folded);
-		if (vi < 0)
+		if (d == 0 && i == 0)
+			vi = top_column(v, f);
+		else if ((vi = find_key(v, d, i, seg, sl, &folded)) < 0)
 			vi = folded;
-		if (top) {
-			v->col_id = f->id0;
-			v->col_gen = v->gen;
-			v->col_tok = vi;
-		}
 		return vi >= 0 && walk(v, d, vi, f, k + 1, vis, found);
 	}
 	if (type == JSMN_ARRAY) {
@@ -803,7 +849,32 @@ static int get_path(struct aw_event_view *v, const struct aw_field_ref *f, int f
 	struct visit vis = {.fn = fn, .ud = ud};
 	bool found = false;
 	struct memo *m;
+	int d, i, r;
 
+	if (f->nseg == 2 && (r = find_column_key(v, f, &d, &i)) >= 0) {
+		struct aw_val val;
+		if (r == 0) {
+			if (folded < 0) {
+				if ((m = memo_slot(v, f)))
+					*m = (struct memo){.gen = v->gen, .found = false};
+				return 0;
+			}
+			d = 0;
+			i = folded;
+		}
+		make_val(v, d, i, &val);
+		if ((m = memo_slot(v, f)))
+			*m = (struct memo){.gen = v->gen, .found = true, .d = d, .i = i, .val = val};
+		if (val.kind == AW_VAL_ARRAY) {
+			vis.d = -1;
+			emit(v, d, i, &vis);
+		} else {
+			vis.stopped = fn(ud, &val) != 0;
+		}
+		if (stopped)
+			*stopped = vis.stopped;
+		return 1;
+	}
 	walk(v, 0, 0, f, 0, &vis, &found);
 	if (!found && folded >= 0) {
 		found = true;

@@ -262,6 +262,15 @@ START_TEST(case_insensitive_fallback)
 	ck_get("Foo", "num:2#2");
 	ck_get("props.objectid", "str:o1");
 	ck_get("Props.objectId", "str:o1");
+	/* a dotted key equal but for case: taken when no path leads anywhere, but a path
+	 * (even one found ignoring case) comes first */
+	load("{\"Props.ObjectId\":\"lit\"}");
+	ck_get("props.objectid", "str:lit");
+	load("{\"Props.ObjectId\":\"lit\",\"props\":\"{\\\"objectid\\\":\\\"path\\\"}\"}");
+	ck_get("props.objectid", "str:path");
+	ck_get("PROPS.OBJECTID", "str:path");
+	load("{\"Props.ObjectId\":\"lit\",\"props\":\"{\\\"other\\\":1}\"}");
+	ck_get("props.objectid", "str:lit");
 }
 END_TEST
 
