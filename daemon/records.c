@@ -246,8 +246,10 @@ static int parse(const char *buf, size_t len, bool nul_end, const char *origin,
 		goto out;
 	}
 
-	/* by length first: this runs over every key of every record */
-	for (int i = 1; i < ntok; i = tok_skip(toks, i + 1)) {
+	/* By length first: this runs over every key of every record. A Type names a Log
+	 * Analytics row whatever else it holds, so the first one ends the search (it is
+	 * the second column of most tables). */
+	for (int i = 1; i < ntok && i_type < 0; i = tok_skip(toks, i + 1)) {
 		const jsmntok_t *k = &toks[i], *v = &toks[i + 1];
 		switch (k->end - k->start) {
 		case 4:

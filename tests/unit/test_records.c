@@ -211,6 +211,12 @@ START_TEST(la_type_wins_over_records)
 	ck_assert_int_eq(parse("{\"records\":[],\"Type\":\"X\"}", &g, NULL, &err), 1);
 	ck_assert_str_eq(g.table[0], "X");
 	got_free(&g);
+	/* of two Type columns the first counts, as for every column rules read (a Type
+	 * that is not a string names nothing) */
+	ck_assert_int_eq(
+	    parse("{\"Type\":1,\"Type\":\"A\",\"Type\":\"B\"}", &g, NULL, &err), 1);
+	ck_assert_str_eq(g.table[0], "A");
+	got_free(&g);
 }
 END_TEST
 
