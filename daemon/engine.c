@@ -430,8 +430,9 @@ int aw_engine_eval(struct aw_engine *e, const struct aw_event *ev, aw_engine_emi
 	const char *folded = NULL;
 	const char *category = e->cls.category;
 	uint64_t catmask;
-	struct event_ids ids = {.ready = false};
+	struct event_ids ids; /* filled on a first match (read_event_ids) */
 
+	ids.ready = false;
 	e->ev = ev;
 	e->emit = emit;
 	e->emit_ud = ud;

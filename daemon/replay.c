@@ -102,22 +102,42 @@ static int on_event(void *ud, const struct aw_event *ev)
 }
 
 /* "path:lineno" for messages, without a printf per line: the prefix is written once
- * and only the digits change. */
-static const char *line_origin(char *buf, size_t cap, size_t prefix, unsigned long long n)
+ * and only the digits change; the next line's number is the last one's digits counted
+ * up in place, as an odometer does. */
+struct origin {
+	char buf[4200];
+	size_t prefix, ndigits;
+	unsigned long long n; /* the number the digits show; 0 before the first */
+};
+
+static const char *line_origin(struct origin *o, unsigned long long n)
 {
+	char *d = o->buf + o->prefix;
+
+	if (n == o->n + 1 && o->n != 0) {
+		size_t i = o->ndigits;
+		while (i > 0 && d[i - 1] == '9')
+			d[--i] = '0';
+		if (i > 0) {
+			d[i - 1]++;
+			o->n = n;
+			return o->buf;
+		}
+		/* 99 -> 100: written anew below */
+	}
 	char digits[24];
 	size_t k = 0;
-
+	unsigned long long m = n;
 	do {
-		digits[k++] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n);
-	if (prefix + k + 1 > cap)
-		k = cap - prefix - 1;
+		digits[k++] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m);
 	for (size_t i = 0; i < k; i++)
-		buf[prefix + i] = digits[k - 1 - i];
-	buf[prefix + k] = '\0';
-	return buf;
+		d[i] = digits[k - 1 - i];
+	d[k] = '\0';
+	o->ndigits = k;
+	o->n = n;
+	return o->buf;
 }
 
 static void replay_line(struct replay *r, char *line, size_t len, const char *origin)
@@ -148,8 +168,8 @@ static void replay_line(struct replay *r, char *line, size_t len, const char *or
 static int replay_file(struct replay *r, const char *path)
 {
 	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-	char origin[4200];
-	size_t prefix, cap = REPLAY_BLOCK, have = 0;
+	struct origin origin = {.n = 0};
+	size_t cap = REPLAY_BLOCK, have = 0;
 	unsigned long long lineno = 0;
 	bool skipping = false;
 	char *buf;
@@ -159,9 +179,10 @@ static int replay_file(struct replay *r, const char *path)
 		fprintf(stderr, "replay: cannot open %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	prefix = (size_t)snprintf(origin, sizeof origin - 24, "%s:", path);
-	if (prefix >= sizeof origin - 24)
-		prefix = sizeof origin - 25;
+	/* room for the digits (a 64-bit count has at most 20) and the NUL */
+	origin.prefix = (size_t)snprintf(origin.buf, sizeof origin.buf - 24, "%s:", path);
+	if (origin.prefix >= sizeof origin.buf - 24)
+		origin.prefix = sizeof origin.buf - 25;
 	if (!(buf = malloc(cap + 1))) {
 		fprintf(stderr, "replay: out of memory\n");
 		rc = -1;
@@ -183,7 +204,7 @@ static int replay_file(struct replay *r, const char *path)
 			lineno++;
 			if (!skipping)
 				replay_line(r, buf + start, (size_t)(nl - (buf + start)),
-					    line_origin(origin, sizeof origin, prefix, lineno));
+					    line_origin(&origin, lineno));
 			skipping = false;
 			start = (size_t)(nl - buf) + 1;
 		}
@@ -191,7 +212,7 @@ static int replay_file(struct replay *r, const char *path)
 			if (start < end && !skipping) {
 				buf[end] = '\0';
 				replay_line(r, buf + start, end - start,
-					    line_origin(origin, sizeof origin, prefix, ++lineno));
+					    line_origin(&origin, ++lineno));
 			}
 			break;
 		}
