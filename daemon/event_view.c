@@ -929,6 +929,25 @@ static __attribute__((noinline)) int get_slow(struct aw_event_view *v,
 	return 1;
 }
 
+int aw_event_view_peek_string(struct aw_event_view *v, const struct aw_field_ref *f,
+			      const char **s, size_t *len)
+{
+	int folded, vi;
+
+	if (!v->valid)
+		return 0;
+	if (f->nseg > 1)
+		return -1;
+	if ((vi = find_top(v, f->name, f->len, &folded)) < 0 && (vi = folded) < 0)
+		return 0;
+	const jsmntok_t *t = &doc_tok(v, 0)[vi];
+	if (t->type != JSMN_STRING || doc_esc(v, 0, vi))
+		return -1;
+	*s = v->json + t->start;
+	*len = (size_t)(t->end - t->start);
+	return 1;
+}
+
 int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn, void *ud,
 		      bool *stopped)
 {

@@ -84,6 +84,13 @@ typedef int (*aw_val_fn)(void *ud, const struct aw_val *val);
 int aw_event_view_get(struct aw_event_view *v, const struct aw_field_ref *f, aw_val_fn fn,
 		      void *ud, bool *stopped);
 
+/* The value of field f when it is a top-level string column without escapes, the
+ * commonest case, found without a callback or the memo: 1 with its bytes in *s and
+ * *len, 0 when f is absent, -1 when it is anything else (then ask aw_event_view_get,
+ * which also sees arrays, escapes and paths). */
+int aw_event_view_peek_string(struct aw_event_view *v, const struct aw_field_ref *f,
+			      const char **s, size_t *len);
+
 /* Results callers computed from the current event, by id. The view begins with this
  * (a pointer to the view is a pointer to it), so the checks below are inlined where
  * rules run: there are several per rule and event. */

@@ -71,7 +71,18 @@ static struct first_string column_text(struct aw_event_view *ev, enum class_col 
 	struct first_string fs = {.s = "", .len = 0};
 
 	pthread_once(&class_once, class_refs_init);
-	aw_event_view_get(ev, &class_refs[col], take_string, &fs, NULL);
+	/* a plain string column, as these are, without the general lookup */
+	switch (aw_event_view_peek_string(ev, &class_refs[col], &fs.s, &fs.len)) {
+	case 1:
+		break;
+	case 0:
+		fs.s = "";
+		fs.len = 0;
+		break;
+	default:
+		aw_event_view_get(ev, &class_refs[col], take_string, &fs, NULL);
+		break;
+	}
 	if (fs.len > max)
 		fs.len = max;
 	return fs;
