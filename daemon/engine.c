@@ -82,6 +82,26 @@ static int copy_first_cb(void *ud, const struct aw_val *v)
 	return 1;
 }
 
+/* Call fn with the value(s) of f: a plain string column straight from the view
+ * (aw_event_view_peek_string), anything else through aw_event_view_get. For fields
+ * read once per event, where the lookup's memo would not be used again. */
+static void get_value(struct aw_event_view *view, const struct aw_field_ref *f, aw_val_fn fn,
+		      void *ud)
+{
+	struct aw_val v = {.kind = AW_VAL_STRING};
+
+	switch (aw_event_view_peek_string(view, f, &v.s, &v.len)) {
+	case 1:
+		fn(ud, &v);
+		break;
+	case 0:
+		break;
+	default:
+		aw_event_view_get(view, f, fn, ud, NULL);
+		break;
+	}
+}
+
 /* The first non-null value of f as text into buf. */
 static bool first_value(struct aw_event_view *view, const struct aw_field_ref *f, char *buf,
 			size_t sz)
@@ -89,7 +109,7 @@ static bool first_value(struct aw_event_view *view, const struct aw_field_ref *f
 	struct copy_first c = {.buf = buf, .sz = sz};
 
 	buf[0] = '\0';
-	aw_event_view_get(view, f, copy_first_cb, &c, NULL);
+	get_value(view, f, copy_first_cb, &c);
 	return c.found;
 }
 
@@ -322,13 +342,13 @@ static void feed_corr(struct aw_engine *e, size_t ci, size_t pos, int64_t t_ms,
 	for (size_t g = 0; g < r->ngroup_by; g++) {
 		key.sep = g > 0;
 		key.found = false;
-		aw_event_view_get(e->view, &c->group_fields[pos][g], key_part_cb, &key, NULL);
+		get_value(e->view, &c->group_fields[pos][g], key_part_cb, &key);
 		if (!key.found || !key.fits)
 			return;
 	}
 	e->keybuf[key.len] = '\0';
 	if (c->has_value_field) {
-		aw_event_view_get(e->view, &c->value_field, key_part_cb, &val, NULL);
+		get_value(e->view, &c->value_field, key_part_cb, &val);
 		if (!val.found)
 			return;
 	}
