@@ -43,6 +43,7 @@ struct field {
 	/* lengths of the ASCII prefixes [0] and suffixes [1] filed by hash: one lookup
 	 * per distinct length, whatever the number of rules */
 	uint64_t lens[2][4];
+	unsigned affixes; /* bit 0: prefixes filed, bit 1: suffixes (lens not all zero) */
 };
 
 struct aw_rule_index {
@@ -348,8 +349,10 @@ struct aw_rule_index *aw_rule_index_build(const struct aw_rs_rule *rules, const 
 					s = (s + 1) & (ix->cap - 1);
 				ix->slots[s] = (struct slot){.h = h, .pos = (uint32_t)k};
 				used++;
-				if (kind != RI_EXACT)
+				if (kind != RI_EXACT) {
 					ix->fields[f].lens[kind - 1][len / 64] |= (uint64_t)1 << (len % 64);
+					ix->fields[f].affixes |= kind == RI_PREFIX ? 1u : 2u;
+				}
 				else if (len > ix->fields[f].maxlen)
 					ix->fields[f].maxlen = len;
 			}
@@ -446,12 +449,12 @@ static int value_cb(void *ud, const struct aw_val *v)
 
 	if (v->kind == AW_VAL_NULL)
 		return 0;
-	if (fd->lens[0][0] | fd->lens[0][1] | fd->lens[0][2] | fd->lens[0][3]) {
+	if (fd->affixes & 1) {
 		size_t k = v->len < RI_HASH_LEN ? v->len : RI_HASH_LEN;
 		lower_ascii(lc, v->s, k);
 		affixes(ix, l->field, RI_PREFIX, lc, k, l->out);
 	}
-	if (fd->lens[1][0] | fd->lens[1][1] | fd->lens[1][2] | fd->lens[1][3]) {
+	if (fd->affixes & 2) {
 		size_t k = v->len < RI_HASH_LEN ? v->len : RI_HASH_LEN;
 		lower_ascii(lc, v->s + v->len - k, k);
 		affixes(ix, l->field, RI_SUFFIX, lc, k, l->out);

@@ -141,10 +141,16 @@ const struct aw_rs_route *aw_ruleset_classify(const struct aw_ruleset *rs, const
 
 	if (!table)
 		table = "";
-	for (size_t i = 0; i < sizeof logsource_map / sizeof logsource_map[0]; i++)
-		if (logsource_map[i].provider && strcmp(logsource_map[i].table, table) == 0)
-			provider = true;
-	if (m->have && strcmp(m->table, table) == 0) {
+	bool same_table = m->have && strcmp(m->table, table) == 0;
+	/* whether the table's entries tell providers apart: known for the last table */
+	if (same_table) {
+		provider = m->by_provider;
+	} else {
+		for (size_t i = 0; i < sizeof logsource_map / sizeof logsource_map[0]; i++)
+			if (logsource_map[i].provider && strcmp(logsource_map[i].table, table) == 0)
+				provider = true;
+	}
+	if (same_table) {
 		if (provider)
 			p = column_text(ev, COL_PROVIDER, sizeof m->provider - 1);
 		if (!provider || same_text(m->provider, m->plen, p)) {
@@ -174,6 +180,7 @@ const struct aw_rs_route *aw_ruleset_classify(const struct aw_ruleset *rs, const
 	/* a table name too long to keep is classified every time */
 	if (strlen(table) < sizeof m->table) {
 		memcpy(m->table, table, strlen(table) + 1);
+		m->by_provider = provider;
 		m->have = rs != NULL;
 	}
 hit:

@@ -109,6 +109,7 @@ struct aw_class_memo {
 	char category[128];
 	size_t clen;
 	int entry; /* the table entry that applied, or -1 */
+	bool by_provider; /* the table's entries tell providers apart */
 	const char *service;
 	const struct aw_rs_route *route;
 	uint64_t catmask; /* aw_ruleset_category_mask(route, category) */

@@ -83,7 +83,9 @@ def cmd_run(a):
 
 
 def load(results):
-    rows = []
+    """The rows of FILE, one per (corpus, label): a command measured in several rounds
+    (run.sh interleaves them) keeps its least CPU time and its largest peak RSS."""
+    rows, at = [], {}
     with open(results, encoding="utf-8") as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
@@ -94,7 +96,16 @@ def load(results):
                 r[k] = int(r[k])
             for k in ("cpu", "user", "sys", "wall"):
                 r[k] = float(r[k])
-            rows.append(r)
+            key = (r["corpus"], r["label"])
+            if key not in at:
+                at[key] = len(rows)
+                rows.append(r)
+                continue
+            old = rows[at[key]]
+            merged = dict(r) if r["cpu"] < old["cpu"] else dict(old)
+            merged["maxrss_kib"] = max(old["maxrss_kib"], r["maxrss_kib"])
+            merged["reps"] = old["reps"] + r["reps"]
+            rows[at[key]] = merged
     return rows
 
 

@@ -145,7 +145,7 @@ TASKSET=()
 if [ "$PIN" = 1 ]; then
 	if command -v taskset >/dev/null; then TASKSET=(taskset -c 0); else say "run.sh: no taskset; not pinned"; fi
 fi
-MEASURE=("${TASKSET[@]}" "$PY" "$HERE/measure.py" run --results "$RESULTS" --reps "$REPS" --runner "$RUNNER")
+MEASURE=("${TASKSET[@]}" "$PY" "$HERE/measure.py" run --results "$RESULTS" --reps 1 --runner "$RUNNER")
 B="$WORK/bin"
 PACK="$ROOT/conf/rules"
 
@@ -190,7 +190,7 @@ EOF
 	echo "Machine: $(uname -srm); nproc $(nproc); CPU $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//');" \
 		"load average $(cut -d' ' -f1-3 /proc/loadavg); MemTotal $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo "aiwatchd: $AIWATCHD ($buildtype build, $(cc --version | head -1)); source $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' + local changes')"
-	echo "Pinned: ${TASKSET[*]:-no}; $REPS run(s) per measurement, least CPU time kept; CPU = user+sys of the child (wait4 rusage), RSS = its ru_maxrss"
+	echo "Pinned: ${TASKSET[*]:-no}; $REPS round(s) over all the commands below, one run of each per round (interleaved, so a slow spell of the machine slows baselines and replay alike), least CPU time kept; CPU = user+sys of the child (wait4 rusage), RSS = its ru_maxrss"
 	"$RUNNER" -o "$WORK/floor.rusage" "$B/baseline_memmem" "$EMPTY" >/dev/null
 	echo "RSS floor: a trivial C program (baseline_memmem on an empty file) under bench_run reports $(awk '{printf "%.1f MiB", $3/1024}' "$WORK/floor.rusage")"
 	echo
@@ -213,13 +213,16 @@ EOF
 } | tee "$REPORT"
 
 # --- measure -------------------------------------------------------------------------------
-say "== measuring ($REPS run(s) each)"
-for p in "${PLAN[@]}"; do
-	IFS='|' read -r label c n loadof cmd <<<"$p"
-	args=(--label "$label" --corpus "$c" --records "$n")
-	[ -n "$loadof" ] && args+=(--load-of "$loadof")
-	# shellcheck disable=SC2086
-	"${MEASURE[@]}" "${args[@]}" -- $cmd >&2
+say "== measuring ($REPS round(s) over all commands)"
+for ((round = 1; round <= REPS; round++)); do
+	say "-- round $round of $REPS"
+	for p in "${PLAN[@]}"; do
+		IFS='|' read -r label c n loadof cmd <<<"$p"
+		args=(--label "$label" --corpus "$c" --records "$n")
+		[ -n "$loadof" ] && args+=(--load-of "$loadof")
+		# shellcheck disable=SC2086
+		"${MEASURE[@]}" "${args[@]}" -- $cmd >&2
+	done
 done
 
 $PY "$HERE/measure.py" table --results "$RESULTS" | tee -a "$REPORT"
