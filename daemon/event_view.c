@@ -16,8 +16,8 @@
 #include <emmintrin.h>
 #endif
 #include <limits.h>
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +95,7 @@ struct aw_event_view {
 	 * and reads only the keys of that length: no hashing, per record or per name. */
 	uint8_t *klen;
 	int *ktok;
-	size_t kcap, nkeys; /* kcap: a multiple of 16, for whole-block loads */
+	size_t kcap, nkeys; /* kcap: room for nkeys and a padding block of 16 */
 	struct chunk *chunks, *cur;
 	size_t arena_cap; /* bytes reserved by all chunks */
 	const char *json;
@@ -633,7 +633,7 @@ static inline enum key_match key_is(struct aw_event_view *v, int d, int k, const
 }
 
 /* Which of the 16 top-level keys from `base` have length byte `want` (bit k: key
- * base + k). The bytes past the last key are masked off by the caller. */
+ * base + k). Past the last key the bytes are padding, AW_VIEW_KLEN_PAD. */
 static inline uint32_t len_matches(const uint8_t *klen, size_t base, uint8_t want)
 {
 #if defined(__SSE2__)

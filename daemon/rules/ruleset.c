@@ -115,20 +115,6 @@ static void classify_memo(struct aw_class_memo *m, const char *table)
 	}
 }
 
-void aw_logsource_classify(const char *table, struct aw_event_view *ev, const char **service,
-			   char *category, size_t catsz)
-{
-	struct aw_class_memo m = {0};
-
-	aw_ruleset_classify(NULL, table, ev, &m, NULL);
-	*service = m.service;
-	if (catsz) {
-		size_t n = strlen(m.category) < catsz - 1 ? strlen(m.category) : catsz - 1;
-		memcpy(category, m.category, n);
-		category[n] = '\0';
-	}
-}
-
 /* Records of one table and category usually come in runs: the last answer is kept, and
  * reused when the table and the columns classification read are byte for byte the
  * same (so the answer is too). */
@@ -141,16 +127,9 @@ const struct aw_rs_route *aw_ruleset_classify(const struct aw_ruleset *rs, const
 
 	if (!table)
 		table = "";
-	bool same_table = m->have && strcmp(m->table, table) == 0;
-	/* whether the table's entries tell providers apart: known for the last table */
-	if (same_table) {
+	if (m->have && strcmp(m->table, table) == 0) {
+		/* whether the table's entries tell providers apart: known for the last table */
 		provider = m->by_provider;
-	} else {
-		for (size_t i = 0; i < sizeof logsource_map / sizeof logsource_map[0]; i++)
-			if (logsource_map[i].provider && strcmp(logsource_map[i].table, table) == 0)
-				provider = true;
-	}
-	if (same_table) {
 		if (provider)
 			p = column_text(ev, COL_PROVIDER, sizeof m->provider - 1);
 		if (!provider || same_text(m->provider, m->plen, p)) {
@@ -161,8 +140,12 @@ const struct aw_rs_route *aw_ruleset_classify(const struct aw_ruleset *rs, const
 			if (same_text(m->category, m->clen, c))
 				goto hit;
 		}
-	} else if (provider) {
-		p = column_text(ev, COL_PROVIDER, sizeof m->provider - 1);
+	} else {
+		for (size_t i = 0; i < sizeof logsource_map / sizeof logsource_map[0]; i++)
+			if (logsource_map[i].provider && strcmp(logsource_map[i].table, table) == 0)
+				provider = true;
+		if (provider)
+			p = column_text(ev, COL_PROVIDER, sizeof m->provider - 1);
 	}
 	/* a miss: classify anew from the columns' text */
 	m->have = false;
@@ -175,13 +158,13 @@ const struct aw_rs_route *aw_ruleset_classify(const struct aw_ruleset *rs, const
 	if (m->entry >= 0 && logsource_map[m->entry].category != COL_NONE)
 		put_text(m->category, &m->clen,
 			 column_text(ev, logsource_map[m->entry].category, sizeof m->category - 1));
-	m->route = rs ? aw_ruleset_route(rs, m->service) : NULL;
+	m->route = aw_ruleset_route(rs, m->service);
 	m->catmask = m->route ? aw_ruleset_category_mask(m->route, m->category) : 0;
 	/* a table name too long to keep is classified every time */
 	if (strlen(table) < sizeof m->table) {
 		memcpy(m->table, table, strlen(table) + 1);
 		m->by_provider = provider;
-		m->have = rs != NULL;
+		m->have = true;
 	}
 hit:
 	if (catmask)

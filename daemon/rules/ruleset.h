@@ -1,7 +1,7 @@
 /* A rule set: every loaded Sigma document, with references resolved and rules routed.
  *
  * Routing: each event's log source (service, category) is derived from its table and a
- * field or two (aw_logsource_classify, one table in ruleset.c), and only the detection
+ * field or two (aw_ruleset_classify, one table in ruleset.c), and only the detection
  * rules of that source meet the event; a rule's category is compared once per event
  * and route (a bit mask), not once per rule. A costly rule (keywords, regular
  * expressions, long value lists) also carries the literal its condition requires, if
@@ -95,11 +95,6 @@ uint64_t aw_ruleset_category_mask(const struct aw_rs_route *rt, const char *cate
 struct aw_ruleset *aw_ruleset_load(const struct aw_ruleset_conf *conf, struct aw_error_list *errs);
 void aw_ruleset_free(struct aw_ruleset *rs);
 
-/* The log source of an event: service (NULL when none applies) and category (may be
- * NULL), from the table name and the view. */
-void aw_logsource_classify(const char *table, struct aw_event_view *ev, const char **service,
-			   char *category, size_t catsz);
-
 /* What classifying an event read and concluded, kept by the caller between events. */
 struct aw_class_memo {
 	bool have;
@@ -115,8 +110,10 @@ struct aw_class_memo {
 	uint64_t catmask; /* aw_ruleset_category_mask(route, category) */
 };
 
-/* The event's route (NULL when none) and its category mask, as aw_logsource_classify,
- * aw_ruleset_route and aw_ruleset_category_mask would give them; m->category is the
+/* The log source of an event, from its table name and the columns that narrow it
+ * (ResourceProvider, the category column): the event's route (NULL when none) and its
+ * category mask, as aw_ruleset_route and aw_ruleset_category_mask give them for the
+ * service and category the table says; m->service is the service, m->category the
  * category. m remembers the answer, and an event whose table and classifying columns
  * read the same as the last one's gets it without the lookups. m starts zeroed and
  * belongs to one rule set. */

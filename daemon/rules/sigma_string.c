@@ -171,11 +171,7 @@ static inline size_t fold_unit(const unsigned char *s, size_t i, size_t n, unsig
 	return 1;
 }
 
-#define ONES  0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-/* most field values rules compare are ASCII: they are folded eight bytes at a time */
-#define lower8 aw_sigma_lower8
+#define HIGHS 0x8080808080808080ull /* a byte of 8 with its high bit set: not ASCII */
 
 /* Does text t (n bytes, folded on the fly) equal the folded pattern p (n bytes)? */
 static bool fold_eq(const unsigned char *t, const unsigned char *p, size_t n)
@@ -189,7 +185,7 @@ static bool fold_eq(const unsigned char *t, const unsigned char *p, size_t n)
 		if (x & HIGHS)
 			break; /* the unit-by-unit loop takes it from this boundary */
 		memcpy(&y, p + i, 8);
-		if (lower8(x) != y)
+		if (aw_sigma_lower8(x) != y)
 			return false;
 	}
 	while (i < n) {
@@ -211,7 +207,7 @@ void aw_sigma_fold(char *dst, const char *src, size_t len)
 		memcpy(&x, src + i, 8);
 		if (x & HIGHS)
 			break;
-		x = lower8(x);
+		x = aw_sigma_lower8(x);
 		memcpy(dst + i, &x, 8);
 	}
 	while (i < len) {
