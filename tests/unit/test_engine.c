@@ -340,6 +340,36 @@ START_TEST(event_time_formats)
 }
 END_TEST
 
+/* For each event (its _ItemId "eNN", in the alert's evidence), the rules that alerted
+ * on it: the last character of each RuleId, in order. */
+static void rules_by_event(struct json_object *alerts, char (*got)[8], size_t nev)
+{
+	for (size_t i = 0; i < json_object_array_length(alerts); i++) {
+		const char *id = str_at(alerts, i, "RuleId");
+		const char *e = json_object_to_json_string(json_object_array_get_idx(alerts, i));
+		while ((e = strstr(e, "\"e")) &&
+		       !(isdigit((unsigned char)e[2]) && isdigit((unsigned char)e[3]) && e[4] == '"'))
+			e++;
+		ck_assert_ptr_nonnull(id);
+		ck_assert_ptr_nonnull(e);
+		size_t k = (size_t)((e[2] - '0') * 10 + (e[3] - '0'));
+		ck_assert_uint_lt(k, nev);
+		size_t n = strlen(got[k]);
+		ck_assert_uint_lt(n, 7);
+		got[k][n] = id[strlen(id) - 1];
+	}
+}
+
+static void run_done(struct run *r, struct aw_error_list *errs, char *dir, char *path)
+{
+	aw_engine_free(r->e);
+	json_object_put(r->alerts);
+	aw_error_list_free(errs);
+	aw_test_rmtree(dir);
+	free(dir);
+	free(path);
+}
+
 /* Rules that say the same thing share one result per event; rules that differ only
  * in how their identifiers combine (and/or, a list of maps, not, which one is negated)
  * must not. Every rule is checked against the events it alone should match. Regular
@@ -389,37 +419,21 @@ START_TEST(rules_written_alike_share_a_result)
 	ck_assert_msg(errs.n == 0, "%s", errs.n ? errs.msgs[0] : "");
 	feed(&r, "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
 		 "\"ResultSignature\":\"OK\",\"TimeGenerated\":\"2026-11-20T10:00:00Z\","
-		 "\"_ItemId\":\"e0\"}\n"
+		 "\"_ItemId\":\"e00\"}\n"
 		 "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretList\","
 		 "\"ResultSignature\":\"OK\",\"TimeGenerated\":\"2026-11-20T10:00:01Z\","
-		 "\"_ItemId\":\"e1\"}\n"
+		 "\"_ItemId\":\"e01\"}\n"
 		 "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
 		 "\"ResultSignature\":\"Forbidden\",\"TimeGenerated\":\"2026-11-20T10:00:02Z\","
-		 "\"_ItemId\":\"e2\"}\n"
+		 "\"_ItemId\":\"e02\"}\n"
 		 "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretList\","
 		 "\"ResultSignature\":\"Forbidden\",\"TimeGenerated\":\"2026-11-20T10:00:03Z\","
-		 "\"_ItemId\":\"e3\"}\n");
-	for (size_t i = 0; i < json_object_array_length(r.alerts); i++) {
-		const char *id = str_at(r.alerts, i, "RuleId");
-		const char *ev = strstr(json_object_to_json_string(json_object_array_get_idx(r.alerts, i)),
-					"\"e");
-		ck_assert_ptr_nonnull(id);
-		ck_assert_ptr_nonnull(ev);
-		int e = ev[2] - '0';
-		ck_assert(e >= 0 && e < 4);
-		size_t n = strlen(got[e]);
-		ck_assert_uint_lt(n, sizeof got[e] - 1);
-		got[e][n] = id[strlen(id) - 1];
-	}
+		 "\"_ItemId\":\"e03\"}\n");
+	rules_by_event(r.alerts, got, 4);
 	for (int e = 0; e < 4; e++)
 		ck_assert_msg(strcmp(got[e], want[e]) == 0, "event %d: rules %s, want %s", e,
 			      got[e], want[e]);
-	aw_engine_free(r.e);
-	json_object_put(r.alerts);
-	aw_error_list_free(&errs);
-	aw_test_rmtree(dir);
-	free(dir);
-	free(path);
+	run_done(&r, &errs, dir, path);
 }
 END_TEST
 
@@ -451,7 +465,7 @@ START_TEST(log_source_follows_every_change)
 	    {"AzureDiagnostics", "MICROSOFT.COGNITIVE\\u0053ERVICES", "Request\\u0052esponse", "1"},
 	};
 	size_t nev = sizeof ev / sizeof ev[0];
-	char got[16][4] = {{0}};
+	char got[16][8] = {{0}};
 
 	ck_assert_int_ge(asprintf(&path, "%s/src.yml", dir), 0);
 	free(aw_test_write(
@@ -485,29 +499,11 @@ START_TEST(log_source_follows_every_change)
 		snprintf(line + n, sizeof line - n, "}\n");
 		feed(&r, line);
 	}
-	for (size_t i = 0; i < json_object_array_length(r.alerts); i++) {
-		const char *id = str_at(r.alerts, i, "RuleId");
-		/* the event's id, "eNN", is in the alert's evidence */
-		const char *e = json_object_to_json_string(json_object_array_get_idx(r.alerts, i));
-		while ((e = strstr(e, "\"e")) &&
-		       !(isdigit((unsigned char)e[2]) && isdigit((unsigned char)e[3]) && e[4] == '"'))
-			e++;
-		ck_assert_ptr_nonnull(e);
-		size_t k = (size_t)((e[2] - '0') * 10 + (e[3] - '0'));
-		ck_assert_uint_lt(k, nev);
-		size_t n = strlen(got[k]);
-		ck_assert_uint_lt(n, sizeof got[k] - 1);
-		got[k][n] = id[strlen(id) - 1];
-	}
+	rules_by_event(r.alerts, got, nev);
 	for (size_t i = 0; i < nev; i++)
 		ck_assert_msg(strcmp(got[i], ev[i].want) == 0, "event %zu: rules %s, want %s", i,
 			      got[i], ev[i].want);
-	aw_engine_free(r.e);
-	json_object_put(r.alerts);
-	aw_error_list_free(&errs);
-	aw_test_rmtree(dir);
-	free(dir);
-	free(path);
+	run_done(&r, &errs, dir, path);
 }
 END_TEST
 
