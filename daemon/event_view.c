@@ -22,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes_eq.h"
 #include "field_id.h"
 #include "json_scan.h"
 #include "json_tok.h"
+#include "key_layout.h"
 
 #define AW_VIEW_MIN_TOKENS  256
 #define AW_VIEW_MAX_DEPTH   64 /* object/array nesting inside one doc */
@@ -71,6 +73,7 @@ struct memo {
 };
 
 #define AW_VIEW_MEMO_MIN 64
+#define AW_VIEW_LIKELY(x) __builtin_expect(!!(x), 1)
 #define AW_VIEW_KLEN_LONG 254 /* the length byte of keys this long or longer */
 #define AW_VIEW_KLEN_PAD  255 /* the length byte past the last key */
 
@@ -96,6 +99,11 @@ struct aw_event_view {
 	uint8_t *klen;
 	int *ktok;
 	size_t kcap, nkeys; /* kcap: room for nkeys and a padding block of 16 */
+	/* Recent records' key sequences, and the one this record has (NULL: none): a
+	 * top-level name is then looked up once per sequence, not per record. NULL
+	 * layouts when they could not be allocated. */
+	struct aw_key_layouts *layouts;
+	struct aw_key_layout *lay;
 	struct chunk *chunks, *cur;
 	size_t arena_cap; /* bytes reserved by all chunks */
 	const char *json;
@@ -558,39 +566,6 @@ static inline int next_value(const struct aw_event_view *v, int d, int i)
 	return type == JSMN_OBJECT || type == JSMN_ARRAY ? skip(v, d, i) : i + 1;
 }
 
-/* memcmp(a, b, n) == 0 for the short names fields have, without a libc call. The
- * last word overlaps the one before it rather than finishing byte by byte. */
-static inline bool bytes_eq(const char *a, const char *b, size_t n)
-{
-	uint64_t x, y;
-	uint32_t p, q;
-
-	if (n >= 8) {
-		for (size_t k = 0; k + 8 < n; k += 8) {
-			memcpy(&x, a + k, 8);
-			memcpy(&y, b + k, 8);
-			if (x != y)
-				return false;
-		}
-		memcpy(&x, a + n - 8, 8);
-		memcpy(&y, b + n - 8, 8);
-		return x == y;
-	}
-	if (n >= 4) {
-		memcpy(&p, a, 4);
-		memcpy(&q, b, 4);
-		if (p != q)
-			return false;
-		memcpy(&p, a + n - 4, 4);
-		memcpy(&q, b + n - 4, 4);
-		return p == q;
-	}
-	for (size_t k = 0; k < n; k++)
-		if (a[k] != b[k])
-			return false;
-	return true;
-}
-
 static bool ascii_caseeq(const char *a, const char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -627,7 +602,7 @@ static inline enum key_match key_is(struct aw_event_view *v, int d, int k, const
 		if (kl != len)
 			return KEY_NO;
 	}
-	if (bytes_eq(ks, name, len))
+	if (aw_bytes_eq(ks, name, len))
 		return KEY_EXACT;
 	return ascii_caseeq(ks, name, len) ? KEY_CASE : KEY_NO;
 }
@@ -647,11 +622,11 @@ static inline uint32_t len_matches(const uint8_t *klen, size_t base, uint8_t wan
 #endif
 }
 
-/* Value token of the record's top-level key `name`, or -1; *folded gets the first key
- * equal but for ASCII case (or -1), the fallback when no key is exact. One pass serves
- * both, because a field a rule names is often absent, and an absent one used to cost
- * two scans. */
-static int find_top(struct aw_event_view *v, const char *name, size_t len, int *folded)
+/* Position (in v->ktok) of the record's top-level key `name`, or -1; *folded gets the
+ * first key equal but for ASCII case (or -1), the fallback when no key is exact. One
+ * pass serves both, because a field a rule names is often absent, and an absent one
+ * used to cost two scans. */
+static int find_top_key(struct aw_event_view *v, const char *name, size_t len, int *folded)
 {
 	uint8_t want = len < AW_VIEW_KLEN_LONG ? (uint8_t)len : AW_VIEW_KLEN_LONG;
 
@@ -659,15 +634,43 @@ static int find_top(struct aw_event_view *v, const char *name, size_t len, int *
 	for (size_t base = 0; base < v->nkeys; base += 16) {
 		uint32_t bits = len_matches(v->klen, base, want);
 		for (; bits; bits &= bits - 1) {
-			int k = v->ktok[base + (size_t)__builtin_ctz(bits)];
-			enum key_match m = key_is(v, 0, k, name, len);
+			size_t k = base + (size_t)__builtin_ctz(bits);
+			enum key_match m = key_is(v, 0, v->ktok[k], name, len);
 			if (m == KEY_EXACT)
-				return k + 1;
+				return (int)k;
 			if (m == KEY_CASE && *folded < 0)
-				*folded = k + 1;
+				*folded = (int)k;
 		}
 	}
 	return -1;
+}
+
+/* Value token of the top-level key `name` (id: aw_field_id of it, 0 for none), or -1;
+ * *folded as find_top_key, a value token too. A name is looked up once per key layout
+ * (key_layout.h): records of one table then find it where the first one did. */
+static __attribute__((noinline)) void find_top_new(struct aw_event_view *v, unsigned id,
+						    const char *name, size_t len, int *exact,
+						    int *folded)
+{
+	*exact = find_top_key(v, name, len, folded);
+	if (v->lay)
+		aw_key_layout_remember(v->lay, id, *exact, *folded);
+}
+
+static inline int find_top(struct aw_event_view *v, unsigned id, const char *name, size_t len,
+			   int *folded)
+{
+	const struct aw_key_res *r = aw_key_layout_res(v->lay, id);
+	int exact, fk;
+
+	if (AW_VIEW_LIKELY(r != NULL)) {
+		exact = r->exact;
+		fk = r->folded;
+	} else {
+		find_top_new(v, id, name, len, &exact, &fk);
+	}
+	*folded = fk < 0 ? -1 : v->ktok[fk] + 1;
+	return exact < 0 ? -1 : v->ktok[exact] + 1;
 }
 
 /* find_top for any object: its keys one by one. */
@@ -677,7 +680,7 @@ static int find_key(struct aw_event_view *v, int d, int obj, const char *name, s
 	enum key_match m;
 
 	if (d == 0 && obj == 0)
-		return find_top(v, name, len, folded);
+		return find_top(v, 0, name, len, folded);
 	*folded = -1;
 	const jsmntok_t *t = doc_tok(v, d);
 	int n = t[obj].size;
@@ -735,7 +738,8 @@ static int top_column(struct aw_event_view *v, const struct aw_field_ref *f)
 
 	if (f->id0 && v->col_id == f->id0 && v->col_gen == v->gen)
 		return v->col_tok;
-	vi = find_top(v, f->seg[0], f->seglen ? f->seglen[0] : strlen(f->seg[0]), &folded);
+	vi = find_top(v, f->id0, f->seg[0], f->seglen ? f->seglen[0] : strlen(f->seg[0]),
+		      &folded);
 	if (vi < 0)
 		vi = folded;
 	if (f->id0) {
@@ -900,7 +904,7 @@ static __attribute__((noinline)) int get_slow(struct aw_event_view *v,
 	struct memo *m;
 	struct aw_val val;
 	int folded;
-	int vi = find_top(v, f->name, f->len, &folded);
+	int vi = find_top(v, f->id, f->name, f->len, &folded);
 
 	if (vi < 0) {
 		if (f->nseg > 1)
@@ -938,7 +942,7 @@ int aw_event_view_peek_string(struct aw_event_view *v, const struct aw_field_ref
 		return 0;
 	if (f->nseg > 1)
 		return -1;
-	if ((vi = find_top(v, f->name, f->len, &folded)) < 0 && (vi = folded) < 0)
+	if ((vi = find_top(v, f->id, f->name, f->len, &folded)) < 0 && (vi = folded) < 0)
 		return 0;
 	const jsmntok_t *t = &doc_tok(v, 0)[vi];
 	if (t->type != JSMN_STRING || doc_esc(v, 0, vi))
@@ -1036,6 +1040,8 @@ struct aw_event_view *aw_event_view_new(size_t max_tokens)
 	if (max_tokens > (size_t)INT_MAX / 2)
 		max_tokens = (size_t)INT_MAX / 2;
 	v->max_tokens = max_tokens;
+	/* without layouts every lookup reads the keys: slower, not wrong */
+	v->layouts = calloc(1, sizeof *v->layouts);
 	return v;
 }
 
@@ -1055,6 +1061,7 @@ void aw_event_view_free(struct aw_event_view *v)
 	free(v->docs);
 	free(v->klen);
 	free(v->ktok);
+	aw_key_layouts_free(v->layouts);
 	free(v->memo);
 	free(v->results.v);
 	free(v);
@@ -1079,8 +1086,14 @@ static int index_keys(struct aw_event_view *v)
 		v->ktok = nt;
 		v->kcap = cap;
 	}
+	/* the keys are checked against the last record's layout on the way */
+	struct aw_key_layout *last = v->layouts ? v->layouts->last : NULL;
+	bool same = last && last->used && last->nkeys == nkeys;
+	size_t off = 0;
 	for (size_t k = 0, j = 1; k < nkeys; k++) {
 		size_t len = (size_t)(t[j].end - t[j].start);
+		if (same)
+			same = aw_key_layout_key_is(last, k, &off, v->json + t[j].start, len);
 		if (doc_esc(v, 0, (int)j))
 			tok_string(v, 0, (int)j, &len);
 		v->klen[k] = len < AW_VIEW_KLEN_LONG ? (uint8_t)len : AW_VIEW_KLEN_LONG;
@@ -1090,6 +1103,10 @@ static int index_keys(struct aw_event_view *v)
 	/* whole-block loads read past the last key: a length no name has */
 	memset(v->klen + nkeys, AW_VIEW_KLEN_PAD, 16);
 	v->nkeys = nkeys;
+	if (same)
+		v->lay = aw_key_layout_hit(v->layouts, last);
+	else if (v->layouts)
+		v->lay = aw_key_layout_of(v->layouts, v->json, t, v->ktok, nkeys);
 	return 0;
 }
 
@@ -1122,6 +1139,7 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 	v->tused = 0;
 	v->ndocs = 0;
 	v->nkeys = 0;
+	v->lay = NULL;
 	arena_rewind(v);
 	if (!json || len == 0)
 		return aw_error_set(err, "event is empty");
@@ -1170,12 +1188,24 @@ const char *aw_event_view_text(const struct aw_event_view *v, size_t *len)
 	return v->json;
 }
 
+static size_t layouts_footprint(const struct aw_key_layouts *ls)
+{
+	size_t n = 0;
+
+	if (!ls)
+		return 0;
+	for (size_t k = 0; k < AW_KEY_LAYOUTS; k++)
+		n += ls->slot[k].rcap * sizeof *ls->slot[k].res;
+	return sizeof *ls + n;
+}
+
 size_t aw_event_view_footprint(const struct aw_event_view *v)
 {
 	return v->tcap * (sizeof *v->tok + sizeof *v->aux + sizeof *v->esc) +
 	       v->dcap * sizeof *v->docs +
 	       v->kcap * (sizeof *v->klen + sizeof *v->ktok) + v->arena_cap +
-	       v->mcap * sizeof *v->memo + v->results.cap * sizeof *v->results.v;
+	       v->mcap * sizeof *v->memo + v->results.cap * sizeof *v->results.v +
+	       layouts_footprint(v->layouts);
 }
 
 /* --- field references ----------------------------------------------------------------- */

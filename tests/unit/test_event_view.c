@@ -316,6 +316,121 @@ START_TEST(wide_records)
 }
 END_TEST
 
+/* Top-level names are resolved once per key layout (key_layout.h): every record must
+ * still see its own keys, whichever layouts came before it. The records share names
+ * and key lengths but differ in a byte, in case, in order, by a duplicate or by an
+ * escape; they are read in several orders so each meets others' cached answers. */
+START_TEST(key_layouts_follow_the_keys)
+{
+	static const char *names[] = {"Alpha", "alpha", "ALPHA", "Beta", "Gamma"};
+	static const struct {
+		const char *json;
+		const char *want[5]; /* per name; "" absent */
+	} recs[] = {
+	    {"{\"Alpha\":\"a1\",\"Beta\":\"b1\"}", {"a1", "a1", "a1", "b1", ""}},
+	    {"{\"Alpha\":\"a2\",\"Betb\":\"b2\"}", {"a2", "a2", "a2", "", ""}},
+	    {"{\"alpha\":\"a3\",\"Beta\":\"b3\"}", {"a3", "a3", "a3", "b3", ""}},
+	    {"{\"Beta\":\"x\",\"Alpha\":\"a4\",\"Alpha\":\"dup\"}", {"a4", "a4", "a4", "x", ""}},
+	    {"{\"Alpha\":\"a5\",\"ALPHA\":\"f5\"}", {"a5", "a5", "f5", "", ""}},
+	    {"{\"ALPHA\":\"f6\",\"Alpha\":\"a6\"}", {"a6", "f6", "f6", "", ""}},
+	    {"{\"Al\\u0070ha\":\"e7\",\"Gamma\":7}", {"e7", "e7", "e7", "", "7"}},
+	    {"{\"Al\\\\pha\":\"e8\",\"Gamma\":8}", {"", "", "", "", "8"}},
+	    {"{\"Gamma\":9,\"Alpha\":\"a9\"}", {"a9", "a9", "a9", "", "9"}},
+	    {"{\"Gamma\":10,\"alphA\":\"a10\"}", {"a10", "a10", "a10", "", "10"}},
+	    {"{}", {"", "", "", "", ""}},
+	};
+	const size_t n = sizeof recs / sizeof recs[0];
+	struct aw_field_ref f[5];
+
+	for (size_t k = 0; k < 5; k++)
+		ck_assert_int_eq(aw_field_ref_init(&f[k], names[k], &err), 0);
+	/* forwards, backwards, then a stride, so no record only follows one neighbour */
+	for (size_t pass = 0; pass < 3 * n; pass++) {
+		size_t r = pass < n ? pass : pass < 2 * n ? 2 * n - 1 - pass : (pass * 7) % n;
+		load(recs[r].json);
+		for (size_t k = 0; k < 5; k++) {
+			const char *s = NULL;
+			size_t len = 0;
+			int rc = aw_event_view_peek_string(view, &f[k], &s, &len);
+			char want[32];
+			/* peek first (a string column), then the general lookup */
+			if (recs[r].want[k][0] == '\0') {
+				ck_assert_msg(rc == 0, "record %zu %s: peek %d", r, names[k], rc);
+				ck_absent(names[k]);
+				continue;
+			}
+			if (k < 4)
+				ck_assert_msg(rc == 1 && len == strlen(recs[r].want[k]) &&
+						  memcmp(s, recs[r].want[k], len) == 0,
+					      "record %zu %s: peek %d %.*s", r, names[k], rc,
+					      (int)len, s ? s : "");
+			snprintf(want, sizeof want, "%s:%s", k < 4 ? "str" : "num", recs[r].want[k]);
+			if (k == 4)
+				snprintf(want, sizeof want, "num:%s#%s", recs[r].want[k],
+					 recs[r].want[k]);
+			ck_assert_msg(strcmp(lookup(names[k], 1), want) == 0,
+				      "record %zu %s: got %s want %s", r, names[k], got, want);
+		}
+	}
+	for (size_t k = 0; k < 5; k++)
+		aw_field_ref_free(&f[k]);
+}
+END_TEST
+
+/* More key sequences than layouts are kept, records too wide or with keys too long to
+ * keep one: the answers are the same. */
+START_TEST(key_layouts_beyond_their_bounds)
+{
+	static char json[16384];
+	char name[16], want[32];
+
+	for (int round = 0; round < 3; round++) {
+		/* 12 sequences of the same 6 keys, rotated: key K<i> holds i */
+		for (int rot = 0; rot < 12; rot++) {
+			size_t m = 0;
+			m += (size_t)snprintf(json + m, sizeof json - m, "{");
+			for (int k = 0; k < 6; k++) {
+				int i = (k + rot) % 6;
+				m += (size_t)snprintf(json + m, sizeof json - m, "%s\"K%d\":%d",
+						      k ? "," : "", rot >= 6 ? i + 10 : i,
+						      rot >= 6 ? i + 10 : i);
+			}
+			snprintf(json + m, sizeof json - m, "}");
+			load(json);
+			for (int i = 0; i < 6; i++) {
+				int id = rot >= 6 ? i + 10 : i;
+				snprintf(name, sizeof name, "K%d", id);
+				snprintf(want, sizeof want, "num:%d#%d", id, id);
+				ck_get(name, want);
+				snprintf(name, sizeof name, "K%d", rot >= 6 ? i : i + 10);
+				ck_absent(name);
+			}
+		}
+		/* 70 keys: more than a layout holds */
+		size_t m = (size_t)snprintf(json, sizeof json, "{");
+		for (int k = 0; k < 70; k++)
+			m += (size_t)snprintf(json + m, sizeof json - m, "%s\"K%d\":%d", k ? "," : "",
+					      69 - k, 69 - k);
+		snprintf(json + m, sizeof json - m, "}");
+		load(json);
+		ck_get("K0", "num:0#0");
+		ck_get("K69", "num:69#69");
+		ck_absent("K70");
+		/* keys of 3,000 bytes in all: longer than a layout keeps */
+		m = (size_t)snprintf(json, sizeof json, "{");
+		for (int k = 0; k < 3; k++)
+			m += (size_t)snprintf(json + m, sizeof json - m, "%s\"%0999d\":%d",
+					      k ? "," : "", k, k);
+		snprintf(json + m, sizeof json - m, "}");
+		load(json);
+		char longname[1000];
+		snprintf(longname, sizeof longname, "%0999d", 2);
+		ck_get(longname, "num:2#2");
+		ck_absent("K0");
+	}
+}
+END_TEST
+
 START_TEST(unicode_escapes)
 {
 	load(
@@ -611,6 +726,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, arrays_are_element_wise);
 	tcase_add_test(tc, case_insensitive_fallback);
 	tcase_add_test(tc, wide_records);
+	tcase_add_test(tc, key_layouts_follow_the_keys);
+	tcase_add_test(tc, key_layouts_beyond_their_bounds);
 	tcase_add_test(tc, unicode_escapes);
 	tcase_add_test(tc, numbers_in_strings);
 	tcase_add_test(tc, stop_and_null_presence);
