@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes_eq.h"
+
 /* Report a fire whose evidence is the one event that caused it: neither extension keeps
  * per-match ids. aggregate is the count (1 for first_seen, the bucket's for baseline). */
 static int fire_event(struct aw_corr *c, const struct aw_corr_group *g, struct aw_corr_fire *f,
@@ -26,50 +28,63 @@ static int fire_event(struct aw_corr *c, const struct aw_corr_group *g, struct a
 
 /* --- first_seen ---------------------------------------------------------------------- */
 
-void aw_corr_seen_free(struct aw_corr_seen *s)
+void aw_corr_seen_clear(struct aw_corr_seen *s)
 {
-	if (!s)
+	if (!s || !s->t)
 		return;
-	for (uint32_t i = 0; i < s->n; i++)
-		if (s->v[i].len >= AW_CORR_SEEN_INLINE)
-			free(s->v[i].u.p);
-	free(s->v);
-	free(s->index);
-	free(s);
+	for (uint32_t i = 0; i <= s->mask; i++)
+		if (s->t[i].len != AW_CORR_SEEN_EMPTY && s->t[i].len >= AW_CORR_SEEN_INLINE)
+			free(s->t[i].u.p);
+	free(s->t);
+	s->t = NULL;
+	s->n = s->mask = 0;
 }
 
-static uint32_t *seen_slot(const struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
+/* The slot holding v (hash h), or the free slot where it would go. The table always
+ * has a free slot: it is kept less than half full. */
+static struct aw_corr_seen_v *seen_slot(const struct aw_corr_seen *s, const char *v, size_t vlen,
+					uint32_t h)
 {
-	for (size_t i = h & s->imask;; i = (i + 1) & s->imask) {
-		uint32_t x = s->index[i];
-		if (!x)
-			return &s->index[i];
-		if ((x ^ h) >> 16)
-			continue; /* another value, told by the hash bits the slot keeps */
-		const struct aw_corr_seen_v *e = &s->v[(x & 0xFFFF) - 1];
-		if (e->hash == h && e->len == vlen && memcmp(aw_corr_seen_str(e), v, vlen) == 0)
-			return &s->index[i];
+	for (uint32_t i = h & s->mask;; i = (i + 1) & s->mask) {
+		struct aw_corr_seen_v *e = &s->t[i];
+		if (e->len == AW_CORR_SEEN_EMPTY)
+			return e;
+		if (e->hash == h && e->len == vlen && aw_bytes_eq(aw_corr_seen_str(e), v, vlen))
+			return e;
 	}
-}
-
-/* The index slot of value number i (0-based) with hash h. */
-static uint32_t seen_code(uint32_t i, uint32_t h)
-{
-	return (h & 0xFFFF0000u) | (i + 1);
 }
 
 /* Whether v is in the set; h is its hash under the correlation's seed. */
 bool aw_corr_seen_has(const struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
 {
-	return s->n && *seen_slot(s, v, vlen, h);
+	return s->n && seen_slot(s, v, vlen, h)->len != AW_CORR_SEEN_EMPTY;
 }
 
-static void seen_reindex(struct aw_corr_seen *s)
+/* Move every value to a table of `slots` slots (a power of two above 2 * n). */
+static int seen_resize(struct aw_corr_seen *s, uint32_t slots)
 {
-	memset(s->index, 0, ((size_t)s->imask + 1) * sizeof *s->index);
-	for (uint32_t i = 0; i < s->n; i++)
-		*seen_slot(s, aw_corr_seen_str(&s->v[i]), s->v[i].len, s->v[i].hash) =
-			seen_code(i, s->v[i].hash);
+	struct aw_corr_seen_v *old = s->t;
+	uint32_t omask = s->mask;
+	struct aw_corr_seen_v *t = malloc((size_t)slots * sizeof *t);
+
+	if (!t)
+		return -1;
+	for (uint32_t i = 0; i < slots; i++)
+		t[i].len = AW_CORR_SEEN_EMPTY;
+	s->t = t;
+	s->mask = slots - 1;
+	if (old) {
+		for (uint32_t i = 0; i <= omask; i++) {
+			if (old[i].len == AW_CORR_SEEN_EMPTY)
+				continue;
+			uint32_t k = old[i].hash & s->mask;
+			while (t[k].len != AW_CORR_SEEN_EMPTY)
+				k = (k + 1) & s->mask;
+			t[k] = old[i];
+		}
+		free(old);
+	}
+	return 0;
 }
 
 int aw_corr_seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h)
@@ -77,25 +92,10 @@ int aw_corr_seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_
 	struct aw_corr_seen_v e = {.hash = h, .len = (uint16_t)vlen};
 	char *copy = e.u.in;
 
-	if (s->n == s->cap) {
-		uint32_t cap = s->cap ? s->cap * 2 : 4;
-		size_t isz = 8;
-		if (cap > AW_CORR_MAX_VALUES)
-			cap = AW_CORR_MAX_VALUES;
-		while (isz < 2 * (size_t)cap)
-			isz *= 2;
-		struct aw_corr_seen_v *nv = realloc(s->v, cap * sizeof *nv);
-		if (!nv)
+	if (!s->t || 2 * ((size_t)s->n + 1) > (size_t)s->mask + 1) {
+		uint32_t slots = s->t ? 2 * (s->mask + 1) : 4;
+		if (seen_resize(s, slots) != 0)
 			return -1;
-		s->v = nv;
-		uint32_t *ni = malloc(isz * sizeof *ni);
-		if (!ni)
-			return -1;
-		free(s->index);
-		s->index = ni;
-		s->imask = (uint32_t)(isz - 1);
-		s->cap = cap;
-		seen_reindex(s);
 	}
 	if (vlen >= AW_CORR_SEEN_INLINE && !(copy = e.u.p = malloc(vlen + 1)))
 		return -1;
@@ -103,23 +103,39 @@ int aw_corr_seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_
 		memcpy(copy, v, vlen);
 	copy[vlen] = '\0';
 	e.last = ++s->stamp;
-	s->v[s->n] = e;
-	*seen_slot(s, v, vlen, h) = seen_code(s->n, h);
+	*seen_slot(s, v, vlen, h) = e;
 	s->n++;
 	return 0;
 }
 
+/* Forget the least recently seen value. Linear probing has no tombstones: the values
+ * after the hole in its run move back into it when their home is not between the
+ * hole and where they sit. */
 static void seen_forget_oldest(struct aw_corr_seen *s)
 {
-	uint32_t old = 0;
+	uint32_t old = UINT32_MAX, hole, j;
 
-	for (uint32_t i = 1; i < s->n; i++)
-		if (s->v[i].last < s->v[old].last)
+	for (uint32_t i = 0; i <= s->mask; i++)
+		if (s->t[i].len != AW_CORR_SEEN_EMPTY &&
+		    (old == UINT32_MAX || s->t[i].last < s->t[old].last))
 			old = i;
-	if (s->v[old].len >= AW_CORR_SEEN_INLINE)
-		free(s->v[old].u.p);
-	s->v[old] = s->v[--s->n];
-	seen_reindex(s);
+	if (old == UINT32_MAX)
+		return;
+	if (s->t[old].len >= AW_CORR_SEEN_INLINE)
+		free(s->t[old].u.p);
+	s->t[old].len = AW_CORR_SEEN_EMPTY;
+	s->n--;
+	for (hole = old, j = (old + 1) & s->mask; s->t[j].len != AW_CORR_SEEN_EMPTY;
+	     j = (j + 1) & s->mask) {
+		uint32_t home = s->t[j].hash & s->mask;
+		/* does the home lie cyclically in (hole, j]? then j stays */
+		bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+		if (stays)
+			continue;
+		s->t[hole] = s->t[j];
+		s->t[j].len = AW_CORR_SEEN_EMPTY;
+		hole = j;
+	}
 }
 
 int aw_corr_feed_seen(struct aw_corr *c, int64_t t, const char *key, size_t klen, const char *value,
@@ -142,9 +158,9 @@ int aw_corr_feed_seen(struct aw_corr *c, int64_t t, const char *key, size_t klen
 	s->started = true;
 	h = (uint32_t)aw_corr_hash(c->seed, value, vlen);
 	if (s->n) {
-		uint32_t *slot = seen_slot(s, value, vlen, h);
-		if (*slot) {
-			s->v[(*slot & 0xFFFF) - 1].last = ++s->stamp;
+		struct aw_corr_seen_v *e = seen_slot(s, value, vlen, h);
+		if (e->len != AW_CORR_SEEN_EMPTY) {
+			e->last = ++s->stamp;
 			return 0;
 		}
 	}

@@ -33,14 +33,17 @@ struct aw_corr_m {
 	uint16_t vlen; /* AW_CORR_NOVALUE: the match has no value */
 };
 
-#define AW_CORR_SEEN_INLINE 16 /* values shorter than this live in their entry */
+#define AW_CORR_SEEN_INLINE 16	   /* values shorter than this live in their entry */
+#define AW_CORR_SEEN_EMPTY  0xFFFFu /* the len of a free slot (values are shorter) */
 
-/* One value a first_seen group has seen. A short value (most are addresses, ids and
- * names) sits in the entry itself, so checking it touches one cache line, not two. */
+/* One value a first_seen group has seen, in a slot of its open-addressing table. A
+ * short value (most are addresses, ids and names) sits in the slot itself, so checking
+ * a value already seen reads one cache line: with thousands of groups the sets live
+ * beyond the core's caches, and a separate index cost a second miss per event. */
 struct aw_corr_seen_v {
 	uint64_t last; /* recency stamp */
 	uint32_t hash;
-	uint16_t len;
+	uint16_t len; /* AW_CORR_SEEN_EMPTY: a free slot */
 	union {
 		char in[AW_CORR_SEEN_INLINE]; /* len < AW_CORR_SEEN_INLINE: the bytes + NUL */
 		char *p;		      /* else: len bytes + NUL, allocated */
@@ -52,16 +55,14 @@ static inline const char *aw_corr_seen_str(const struct aw_corr_seen_v *e)
 	return e->len < AW_CORR_SEEN_INLINE ? e->u.in : e->u.p;
 }
 
+/* Lives in its group's allocation, after the key: one miss less per event. */
 struct aw_corr_seen {
 	int64_t first; /* earliest match time: learning ends at first + learning_ms */
 	uint64_t stamp;
 	bool started;
-	uint32_t n, cap;
-	uint32_t imask; /* index size - 1; the size is a power of two >= 2 * cap */
-	struct aw_corr_seen_v *v;
-	/* value number + 1 in the low 16 bits (0: empty), the hash's high 16 bits above:
-	 * a probe passes over other values without reading their entries */
-	uint32_t *index;
+	uint32_t n;    /* values */
+	uint32_t mask; /* slots - 1, a power of two above 2 * n; with t NULL, 0 */
+	struct aw_corr_seen_v *t; /* linear probing from hash & mask */
 };
 
 struct aw_corr_base {
@@ -190,8 +191,9 @@ int aw_corr_fire_set(struct aw_corr *c, struct aw_corr_fire *f, const struct aw_
 
 /* --- corr_extensions.c --------------------------------------------------------------- */
 
-/* first_seen value sets; the store uses has/add to rebuild one. */
-void aw_corr_seen_free(struct aw_corr_seen *s);
+/* first_seen value sets; the store uses has/add to rebuild one. clear frees what the
+ * set holds (the set itself is part of its group). */
+void aw_corr_seen_clear(struct aw_corr_seen *s);
 bool aw_corr_seen_has(const struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h);
 int aw_corr_seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_t h);
 /* Push a completed bucket count into a baseline ring of hn slots. */

@@ -243,7 +243,9 @@ static bool save_seen(const struct aw_corr_seen *s, struct json_object *obj)
 	order = malloc(s->n * sizeof *order);
 	if (!order)
 		return false;
-	memcpy(order, s->v, s->n * sizeof *order);
+	for (uint32_t i = 0, k = 0; i <= s->mask && k < s->n; i++)
+		if (s->t[i].len != AW_CORR_SEEN_EMPTY)
+			order[k++] = s->t[i];
 	qsort(order, s->n, sizeof *order, cmp_stamp);
 	ok = true;
 	for (uint32_t i = 0; ok && i < s->n; i++)

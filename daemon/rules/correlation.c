@@ -328,7 +328,7 @@ void aw_corr_group_free(struct aw_corr *c, struct aw_corr_group *g)
 	if (g->heap != AW_CORR_NOHEAP)
 		heap_remove(c, g);
 	if (c->spec.type == AW_CORR_FIRST_SEEN)
-		aw_corr_seen_free(g->u.seen);
+		aw_corr_seen_clear(g->u.seen);
 	else if (c->spec.type == AW_CORR_BASELINE)
 		free(g->u.base);
 	else
@@ -392,11 +392,14 @@ struct aw_corr_group *aw_corr_group_get(struct aw_corr *c, const char *key, size
 	}
 	if (c->window && heap_reserve(c) != 0)
 		goto oom;
-	g = calloc(1, sizeof *g + klen);
+	/* a first_seen set follows the key in the group's allocation */
+	size_t seen_at = (sizeof *g + klen + 7) & ~(size_t)7;
+	g = calloc(1, c->spec.type == AW_CORR_FIRST_SEEN ? seen_at + sizeof *g->u.seen
+							 : sizeof *g + klen);
 	if (!g)
 		goto oom;
 	if (c->spec.type == AW_CORR_FIRST_SEEN)
-		g->u.seen = calloc(1, sizeof *g->u.seen);
+		g->u.seen = (struct aw_corr_seen *)(void *)((char *)g + seen_at);
 	else if (c->spec.type == AW_CORR_BASELINE)
 		g->u.base = calloc(1, sizeof *g->u.base +
 					  c->spec.history_buckets * sizeof g->u.base->hist[0]);

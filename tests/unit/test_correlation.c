@@ -1119,6 +1119,48 @@ START_TEST(first_seen_value_bound)
 }
 END_TEST
 
+/* A full set forgets its least recently seen value for each new one, thousands of
+ * times over: every value still kept must stay findable (a slot freed in the middle
+ * of a probe run must not cut off the values after it) and exactly the oldest go. */
+START_TEST(first_seen_forgets_the_oldest_again_and_again)
+{
+	struct aw_corr_spec s = spec_of(AW_CORR_FIRST_SEEN, 0, 1);
+	s.learning_ms = S(10);
+	struct aw_corr *c = make(&s, 100);
+	size_t wrong = 0, first_wrong = SIZE_MAX;
+	char v[32];
+
+	for (int i = 0; i < 1024; i++) {
+		snprintf(v, sizeof v, "v%d", i);
+		ASSERT_NO_FIRE(feedv(c, 0, S(0), "k", v, 0, NULL));
+	}
+	/* each new value fires, and pushes out the oldest */
+	for (int i = 0; i < 5000; i++) {
+		snprintf(v, sizeof v, i % 3 ? "n%d" : "a-longer-value-%d", i);
+		if (!feedv(c, 0, S(20), "k", v, 0, NULL) && wrong++ == 0)
+			first_wrong = (size_t)i;
+	}
+	ck_assert_msg(wrong == 0, "%zu new values did not fire, the first n%zu", wrong,
+		      first_wrong);
+	/* kept: the last 1024, all still known (fed oldest first, so the order holds) */
+	for (int i = 5000 - 1024; i < 5000; i++) {
+		snprintf(v, sizeof v, i % 3 ? "n%d" : "a-longer-value-%d", i);
+		if (feedv(c, 0, S(21), "k", v, 0, NULL) && wrong++ == 0)
+			first_wrong = (size_t)i;
+	}
+	ck_assert_msg(wrong == 0, "%zu kept values fired again, the first %zu", wrong, first_wrong);
+	/* gone: the one before them, and every learnt one; each of these three new
+	 * values pushes out the oldest kept, 3976, 3977 and 3978 */
+	ck_assert_ptr_nonnull(feedv(c, 0, S(22), "k", "a-longer-value-3975", 0, NULL));
+	ck_assert_ptr_nonnull(feedv(c, 0, S(22), "k", "v1023", 0, NULL));
+	ck_assert_ptr_nonnull(feedv(c, 0, S(22), "k", "v0", 0, NULL));
+	ck_assert_ptr_nonnull(feedv(c, 0, S(23), "k", "n3977", 0, NULL)); /* out: 3979 */
+	ck_assert_ptr_null(feedv(c, 0, S(23), "k", "n3980", 0, NULL));
+	ck_assert_ptr_nonnull(feedv(c, 0, S(23), "k", "n3979", 0, NULL));
+	aw_corr_free(c);
+}
+END_TEST
+
 /* Values short enough to live in their entry and longer ones, on both sides of the
  * bound (AW_CORR_SEEN_INLINE), differing only in their last byte, and the same after
  * a save and a load. */
@@ -1643,6 +1685,7 @@ static Suite *correlation_suite(void)
 	tcase_add_test(tc, load_respects_bounds);
 	tcase_add_test(tc, first_seen_learns_then_fires_once);
 	tcase_add_test(tc, first_seen_value_bound);
+	tcase_add_test(tc, first_seen_forgets_the_oldest_again_and_again);
 	tcase_add_test(tc, first_seen_short_and_long_values);
 	tcase_add_test(tc, baseline_fires_on_spike_once);
 	tcase_add_test(tc, baseline_quiet_on_steady_traffic);
