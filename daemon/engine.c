@@ -296,15 +296,16 @@ struct key_part {
 	double num;
 };
 
-static int key_part_cb(void *ud, const struct aw_val *v)
+/* Append a value to the key (or value) being built; may_nul when it may hold a NUL
+ * byte, where it is cut (an unescaped \u0000). */
+static int part_add(struct key_part *p, const struct aw_val *v, bool may_nul)
 {
-	struct key_part *p = ud;
 	size_t n = v->len < p->max ? v->len : p->max;
 	const char *nul;
 
 	if (v->kind == AW_VAL_NULL)
 		return 0;
-	if ((nul = memchr(v->s, '\0', n)))
+	if (may_nul && (nul = memchr(v->s, '\0', n)))
 		n = (size_t)(nul - v->s);
 	p->found = true;
 	p->fits = p->len + n + 2 <= p->cap;
@@ -317,6 +318,31 @@ static int key_part_cb(void *ud, const struct aw_val *v)
 			p->num = 0;
 	}
 	return 1;
+}
+
+static int key_part_cb(void *ud, const struct aw_val *v)
+{
+	return part_add(ud, v, true);
+}
+
+/* get_value for a key part. A column read as it is in the record holds no NUL (JSON
+ * text has no raw control bytes), so only values the general lookup may have
+ * unescaped are searched for one. */
+static void get_part(struct aw_event_view *view, const struct aw_field_ref *f,
+		     struct key_part *p)
+{
+	struct aw_val v = {.kind = AW_VAL_STRING};
+
+	switch (aw_event_view_peek_string(view, f, &v.s, &v.len)) {
+	case 1:
+		part_add(p, &v, false);
+		break;
+	case 0:
+		break;
+	default:
+		aw_event_view_get(view, f, key_part_cb, p, NULL);
+		break;
+	}
 }
 
 static void feed_corr(struct aw_engine *e, size_t ci, size_t pos, int64_t t_ms,
@@ -342,13 +368,13 @@ static void feed_corr(struct aw_engine *e, size_t ci, size_t pos, int64_t t_ms,
 	for (size_t g = 0; g < r->ngroup_by; g++) {
 		key.sep = g > 0;
 		key.found = false;
-		get_value(e->view, &c->group_fields[pos][g], key_part_cb, &key);
+		get_part(e->view, &c->group_fields[pos][g], &key);
 		if (!key.found || !key.fits)
 			return;
 	}
 	e->keybuf[key.len] = '\0';
 	if (c->has_value_field) {
-		get_value(e->view, &c->value_field, key_part_cb, &val);
+		get_part(e->view, &c->value_field, &val);
 		if (!val.found)
 			return;
 	}

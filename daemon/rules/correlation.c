@@ -114,6 +114,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "bytes_eq.h"
+
 #define AW_CORR_MAX_RULES   1024
 #define AW_CORR_MAX_HISTORY 10000
 #define AW_CORR_NOHEAP	    UINT32_MAX
@@ -342,7 +344,7 @@ struct aw_corr_group *aw_corr_group_find(const struct aw_corr *c, const char *ke
 					 uint32_t h)
 {
 	for (struct aw_corr_group *g = c->buckets[h & (c->nbuckets - 1)]; g; g = g->hnext)
-		if (g->hash == h && g->klen == klen && memcmp(g->key, key, klen) == 0)
+		if (g->hash == h && g->klen == klen && aw_bytes_eq(g->key, key, klen))
 			return g;
 	return NULL;
 }

@@ -370,6 +370,53 @@ static void run_done(struct run *r, struct aw_error_list *errs, char *dir, char 
 	free(path);
 }
 
+/* A group-by value is cut at a NUL byte, which only a value with an escape can hold
+ * (\u0000): such a value, read by the general lookup, and the same text read as it is
+ * in the record must make one group. */
+START_TEST(correlation_key_cut_at_nul)
+{
+	static const char rules[] =
+	    "title: any request\nname: anyreq\nid: 5f1e2d3c-0000-4000-8000-0000000000d1\n"
+	    "logsource: {product: azure, service: openai}\n"
+	    "detection:\n  sel: {ResultSignature: 200}\n  condition: sel\n"
+	    "---\n"
+	    "title: three requests\nid: 5f1e2d3c-0000-4000-8000-0000000000d2\nlevel: low\n"
+	    "correlation:\n  type: event_count\n  rules: [anyreq]\n  group-by: [Resource]\n"
+	    "  timespan: 10m\n  condition: {gte: 3}\n";
+	static const char *const resources[] = {"ACCT\\u0000x", "OTHER", "ACCT\\u0000y", "ACCT"};
+	char *dir = aw_test_tmpdir(), *path;
+	struct aw_error_list errs = {0};
+	struct run r = {.alerts = json_object_new_array()};
+	struct json_object *g, *v;
+
+	ck_assert_int_ge(asprintf(&path, "%s/nul.yml", dir), 0);
+	free(aw_test_write(NULL, path, rules, 0600));
+	const char *paths[] = {path};
+	r.e = engine_for(paths, 1, NULL, 0, &errs);
+	ck_assert_msg(errs.n == 0, "%s", errs.n ? errs.msgs[0] : "");
+	for (int i = 0; i < 4; i++) {
+		char *l;
+		ck_assert_int_ge(
+		    asprintf(&l,
+			     "{\"Type\":\"AzureDiagnostics\",\"TimeGenerated\":"
+			     "\"2026-11-20T10:00:%02d.000Z\",\"_ItemId\":\"n%d\","
+			     "\"ResourceProvider\":\"MICROSOFT.COGNITIVESERVICES\","
+			     "\"Category\":\"RequestResponse\",\"Resource\":\"%s\","
+			     "\"ResultSignature\":\"200\"}\n",
+			     i, i, resources[i]),
+		    0);
+		feed(&r, l);
+		free(l);
+		/* the third request of the group comes with the fourth event */
+		ck_assert_uint_eq(json_object_array_length(r.alerts), (i == 3 ? 1u : 0u));
+	}
+	ck_assert(json_object_object_get_ex(json_object_array_get_idx(r.alerts, 0), "GroupBy", &g));
+	ck_assert(json_object_object_get_ex(g, "Resource", &v));
+	ck_assert_str_eq(json_object_get_string(v), "ACCT");
+	run_done(&r, &errs, dir, path);
+}
+END_TEST
+
 /* Rules that say the same thing share one result per event; rules that differ only
  * in how their identifiers combine (and/or, a list of maps, not, which one is negated)
  * must not. Every rule is checked against the events it alone should match. Regular
@@ -516,6 +563,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, rules_outside_the_spec_are_reported_not_misread);
 	tcase_add_test(tc, correlation_alert_has_window_group_and_stable_id);
 	tcase_add_test(tc, correlation_state_survives_restart);
+	tcase_add_test(tc, correlation_key_cut_at_nul);
 	tcase_add_test(tc, defender_alert_rows_share_one_alert_id);
 	tcase_add_test(tc, event_time_formats);
 	tcase_add_test(tc, rules_written_alike_share_a_result);
