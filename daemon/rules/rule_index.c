@@ -13,7 +13,8 @@
 #define RI_MAX_VALUES 64  /* a rule listing more values is not filed */
 #define RI_MAX_LEN    256 /* nor one whose value is longer */
 #define RI_MAX_FIELDS 32  /* distinct fields looked up per event */
-#define RI_MAX_ITEMS  8   /* filed items per rule */
+#define RI_MAX_ITEMS  8   /* filed units per rule */
+#define RI_MAX_ALTS   AW_COND_ANY_MAX /* alternatives per unit */
 #define RI_MAX_PATS   4096 /* distinct substrings (and non-ASCII patterns) per field */
 #define RI_HASH_LEN   255  /* longest prefix / suffix looked up by hash */
 #define RI_LC_MAX     4096 /* longest value searched for substrings in one lower-cased copy */
@@ -44,6 +45,7 @@ struct field {
 	 * per distinct length, whatever the number of rules */
 	uint64_t lens[2][4];
 	unsigned affixes; /* bit 0: prefixes filed, bit 1: suffixes (lens not all zero) */
+	struct pat nulls; /* rules filed under "absent or null" (str NULL) */
 };
 
 struct aw_rule_index {
@@ -117,20 +119,97 @@ static uint64_t value_hash(const char *s, size_t n, size_t field, enum ri_kind k
 	return h;
 }
 
-/* A required item filed under its values. */
+/* An item filed under its values, or under "absent or null" (n == 0). */
 struct filed_item {
 	const struct aw_sigma_item *it;
 	const struct aw_sigma_str *vals[RI_MAX_VALUES];
 	size_t n;
+	long pats[RI_MAX_VALUES]; /* while filing: each value's pattern entry, or -1 */
+	size_t field;		  /* while filing */
 };
 
-/* Every required item of r that says "field is / starts with / ends with / contains
- * one of these strings" (up to RI_MAX_ITEMS): a rule is a candidate only when all of
- * them hold, which is what keeps rules that share a common value (OperationName:
+/* What a rule is filed under: units that must all hold, each a set of items of which
+ * one must. A required item is a unit of one; a required `1 of` (`1 of key_auth_* and
+ * not filter`) is a unit of one item from each of its identifiers. */
+struct filed_unit {
+	struct filed_item alt[RI_MAX_ALTS];
+	size_t nalt;
+};
+
+/* Whether item it can be filed: "field is / starts with / ends with / contains one of
+ * these strings", or "field is absent or null"; fills fi. */
+static bool item_fileable(const struct aw_sigma_item *it, struct filed_item *fi)
+{
+	if (!aw_sigma_item_ref(it))
+		return false;
+	fi->it = it;
+	if (aw_sigma_item_is_null(it)) {
+		fi->n = 0;
+		return true;
+	}
+	fi->n = aw_sigma_item_literal_matchers(it, fi->vals, RI_MAX_VALUES);
+	if (fi->n == 0)
+		return false;
+	for (size_t j = 0; j < fi->n; j++) {
+		size_t len;
+		aw_sigma_str_literal(fi->vals[j], &len);
+		if (len > RI_MAX_LEN)
+			return false;
+	}
+	return true;
+}
+
+static bool unit_plain(const struct filed_unit *u)
+{
+	for (size_t a = 0; a < u->nalt; a++)
+		if (aw_sigma_item_ref(u->alt[a].it)->nseg > 1)
+			return false;
+	return true;
+}
+
+struct any_ctx {
+	const struct aw_sigma_detection *d;
+	const bool *req;
+	struct filed_unit *units;
+	size_t n;
+};
+
+/* A required `1 of`: one item from each identifier (a plain column when there is
+ * one), or nothing when one of them has none or is required on its own anyway. */
+static void any_unit(void *ud, const uint32_t *ids, size_t n)
+{
+	struct any_ctx *c = ud;
+	struct filed_unit *u = &c->units[c->n];
+
+	if (c->n == RI_MAX_ITEMS || n > RI_MAX_ALTS)
+		return;
+	u->nalt = 0;
+	for (size_t j = 0; j < n; j++) {
+		const struct aw_sigma_detection *d = c->d;
+		if (ids[j] >= d->nidents || c->req[ids[j]] || d->idents[ids[j]].ngroups != 1)
+			return;
+		const struct aw_sigma_group *g = &d->idents[ids[j]].groups[0];
+		bool found = false;
+		for (int pass = 0; pass < 2 && !found; pass++)
+			for (size_t k = 0; k < g->nitems && !found; k++) {
+				const struct aw_field_ref *ref = aw_sigma_item_ref(g->items[k]);
+				if (pass == 0 && (!ref || ref->nseg > 1))
+					continue;
+				found = item_fileable(g->items[k], &u->alt[u->nalt]);
+			}
+		if (!found)
+			return;
+		u->nalt++;
+	}
+	c->n++;
+}
+
+/* The units of rule r (up to RI_MAX_ITEMS into out). A rule is a candidate only when
+ * all of them hold, which is what keeps rules that share a common value (OperationName:
  * ChatCompletions_Create) from all being candidates for every such event, and rules
  * that differ only in a substring (Resource|contains: -HR-) from all being evaluated
  * in full. */
-static size_t pick_items(const struct aw_sigma_rule *r, struct filed_item *out)
+static size_t pick_units(const struct aw_sigma_rule *r, struct filed_unit *out)
 {
 	const struct aw_sigma_detection *d = &r->det;
 	size_t n = 0;
@@ -145,29 +224,26 @@ static size_t pick_items(const struct aw_sigma_rule *r, struct filed_item *out)
 			continue;
 		const struct aw_sigma_group *g = &d->idents[i].groups[0];
 		for (size_t k = 0; k < g->nitems && n < RI_MAX_ITEMS; k++) {
-			struct filed_item *fi = &out[n];
-			fi->n = aw_sigma_item_literal_matchers(g->items[k], fi->vals,
-							       RI_MAX_VALUES);
-			bool fits = fi->n > 0 && aw_sigma_item_ref(g->items[k]);
-			for (size_t j = 0; fits && j < fi->n; j++) {
-				size_t len;
-				aw_sigma_str_literal(fi->vals[j], &len);
-				fits = len <= RI_MAX_LEN;
-			}
-			if (fits) {
-				fi->it = g->items[k];
+			if (item_fileable(g->items[k], &out[n].alt[0])) {
+				out[n].nalt = 1;
 				n++;
 			}
 		}
 	}
+	struct any_ctx ctx = {.d = d, .req = req, .units = out, .n = n};
+	aw_cond_required_any(d->cond, any_unit, &ctx);
+	n = ctx.n;
 	free(req);
 	/* A field inside JSON text (properties_s.x) costs a parse of that text on every
-	 * event of the route once it is indexed: file such items only when the rule
+	 * event of the route once it is indexed: file such units only when the rule
 	 * has no plain column to be filed under. */
 	size_t plain = 0;
 	for (size_t k = 0; k < n; k++)
-		if (aw_sigma_item_ref(out[k].it)->nseg <= 1)
-			out[plain++] = out[k];
+		if (unit_plain(&out[k])) {
+			if (plain != k)
+				out[plain] = out[k];
+			plain++;
+		}
 	return plain ? plain : n;
 }
 
@@ -289,10 +365,52 @@ static int grow(struct aw_rule_index *ix, size_t want)
 	return 0;
 }
 
+/* File rule pos under item fi's values (its pattern entries chosen already), or
+ * under its field's "absent or null". *used counts the hash slots taken. */
+static int file_item(struct aw_rule_index *ix, const struct filed_item *fi, uint32_t pos,
+		     size_t *used)
+{
+	struct field *fd = &ix->fields[fi->field];
+	char buf[RI_MAX_LEN];
+
+	if (fi->n == 0)
+		return pattern_add(&fd->nulls, pos);
+	if (grow(ix, *used + fi->n) < 0)
+		return -1;
+	for (size_t j = 0; j < fi->n; j++) {
+		size_t len;
+		const char *lit = aw_sigma_str_literal(fi->vals[j], &len);
+		bool hashed;
+		enum ri_kind kind = hash_kind(fi->vals[j], &hashed);
+		if (fi->pats[j] >= 0) {
+			if (pattern_add(&fd->pats[fi->pats[j]], pos) < 0)
+				return -1;
+			continue;
+		}
+		/* the item's literals are folded already; fold again so the event side
+		 * and this side agree byte for byte */
+		aw_sigma_fold(buf, lit, len);
+		uint64_t h = value_hash(buf, len, fi->field, kind);
+		size_t s = h & (ix->cap - 1);
+		while (ix->slots[s].h)
+			s = (s + 1) & (ix->cap - 1);
+		ix->slots[s] = (struct slot){.h = h, .pos = pos};
+		(*used)++;
+		if (kind != RI_EXACT) {
+			fd->lens[kind - 1][len / 64] |= (uint64_t)1 << (len % 64);
+			fd->affixes |= kind == RI_PREFIX ? 1u : 2u;
+		} else if (len > fd->maxlen) {
+			fd->maxlen = len;
+		}
+	}
+	return 0;
+}
+
 struct aw_rule_index *aw_rule_index_build(const struct aw_rs_rule *rules, const size_t *order,
 					  size_t n)
 {
 	struct aw_rule_index *ix = calloc(1, sizeof *ix);
+	struct filed_unit *units = NULL;
 	size_t used = 0;
 
 	if (!ix)
@@ -306,56 +424,34 @@ struct aw_rule_index *aw_rule_index_build(const struct aw_rs_rule *rules, const 
 	ix->count = calloc(n ? n : 1, 1);
 	if (!ix->need || !ix->count)
 		goto fail;
+	if (!(units = calloc(RI_MAX_ITEMS, sizeof *units)))
+		goto fail;
 	for (size_t k = 0; k < n; k++) {
-		struct filed_item items[RI_MAX_ITEMS];
-		size_t ni = pick_items(rules[order[k]].rule, items);
-		char buf[RI_MAX_LEN];
+		size_t nu = pick_units(rules[order[k]].rule, units);
 
-		for (size_t m = 0; m < ni; m++) {
-			size_t f = field_slot(ix, aw_sigma_item_ref(items[m].it));
-			long pats[RI_MAX_VALUES];
-			if (f == RI_MAX_FIELDS)
-				continue;
-			/* every pattern slot first: an item is filed whole or not at all */
+		for (size_t u = 0; u < nu; u++) {
+			/* every field and pattern slot first: a unit is filed whole or not at
+			 * all, since any of its items may be the one that holds */
 			bool whole = true;
-			for (size_t j = 0; j < items[m].n && whole; j++) {
-				bool hashed;
-				pats[j] = -1;
-				hash_kind(items[m].vals[j], &hashed);
-				if (!hashed)
-					whole = (pats[j] = pattern_slot(&ix->fields[f],
-									items[m].vals[j])) >= 0;
+			for (size_t a = 0; a < units[u].nalt && whole; a++) {
+				struct filed_item *fi = &units[u].alt[a];
+				fi->field = field_slot(ix, aw_sigma_item_ref(fi->it));
+				whole = fi->field < RI_MAX_FIELDS;
+				for (size_t j = 0; j < fi->n && whole; j++) {
+					bool hashed;
+					fi->pats[j] = -1;
+					hash_kind(fi->vals[j], &hashed);
+					if (!hashed)
+						whole = (fi->pats[j] = pattern_slot(
+								 &ix->fields[fi->field],
+								 fi->vals[j])) >= 0;
+				}
 			}
 			if (!whole)
 				continue;
-			if (grow(ix, used + items[m].n) < 0)
-				goto fail;
-			for (size_t j = 0; j < items[m].n; j++) {
-				size_t len;
-				const char *lit = aw_sigma_str_literal(items[m].vals[j], &len);
-				bool hashed;
-				enum ri_kind kind = hash_kind(items[m].vals[j], &hashed);
-				if (pats[j] >= 0) {
-					if (pattern_add(&ix->fields[f].pats[pats[j]], (uint32_t)k) < 0)
-						goto fail;
-					continue;
-				}
-				/* the item's literals are folded already; fold again so the
-				 * event side and this side agree byte for byte */
-				aw_sigma_fold(buf, lit, len);
-				uint64_t h = value_hash(buf, len, f, kind);
-				size_t s = h & (ix->cap - 1);
-				while (ix->slots[s].h)
-					s = (s + 1) & (ix->cap - 1);
-				ix->slots[s] = (struct slot){.h = h, .pos = (uint32_t)k};
-				used++;
-				if (kind != RI_EXACT) {
-					ix->fields[f].lens[kind - 1][len / 64] |= (uint64_t)1 << (len % 64);
-					ix->fields[f].affixes |= kind == RI_PREFIX ? 1u : 2u;
-				}
-				else if (len > ix->fields[f].maxlen)
-					ix->fields[f].maxlen = len;
-			}
+			for (size_t a = 0; a < units[u].nalt; a++)
+				if (file_item(ix, &units[u].alt[a], (uint32_t)k, &used) < 0)
+					goto fail;
 			ix->need[k]++;
 		}
 		if (ix->need[k])
@@ -363,8 +459,10 @@ struct aw_rule_index *aw_rule_index_build(const struct aw_rs_rule *rules, const 
 		else
 			ix->always[k / 64] |= (uint64_t)1 << (k % 64);
 	}
+	free(units);
 	return ix;
 fail:
+	free(units);
 	aw_rule_index_free(ix);
 	return NULL;
 }
@@ -377,6 +475,7 @@ void aw_rule_index_free(struct aw_rule_index *ix)
 		for (size_t i = 0; i < ix->fields[f].npats; i++)
 			free(ix->fields[f].pats[i].pos);
 		free(ix->fields[f].pats);
+		free(ix->fields[f].nulls.pos);
 	}
 	free(ix->always);
 	free(ix->need);
@@ -399,6 +498,7 @@ struct lookup {
 	struct aw_rule_index *ix;
 	size_t field;
 	uint64_t *out;
+	bool null_seen; /* some value of the field was null */
 };
 
 /* One filed item of rule pos held. */
@@ -447,8 +547,10 @@ static int value_cb(void *ud, const struct aw_val *v)
 	char lc[RI_LC_MAX];
 	bool whole = v->len <= sizeof lc;
 
-	if (v->kind == AW_VAL_NULL)
+	if (v->kind == AW_VAL_NULL) {
+		l->null_seen = true;
 		return 0;
+	}
 	if (fd->affixes & 1) {
 		size_t k = v->len < RI_HASH_LEN ? v->len : RI_HASH_LEN;
 		lower_ascii(lc, v->s, k);
@@ -495,6 +597,12 @@ void aw_rule_index_candidates(struct aw_rule_index *ix, struct aw_event_view *ev
 	memset(ix->count, 0, ix->n);
 	for (size_t f = 0; f < ix->nfields; f++) {
 		struct lookup l = {.ix = ix, .field = f, .out = out};
-		aw_event_view_get(ev, ix->fields[f].ref, value_cb, &l, NULL);
+		const struct pat *nulls = &ix->fields[f].nulls;
+		/* `field: null` holds for an absent field and for a null value, as in
+		 * sigma_item.c */
+		if (aw_event_view_get(ev, ix->fields[f].ref, value_cb, &l, NULL) == 0 ||
+		    l.null_seen)
+			for (size_t k = 0; k < nulls->npos; k++)
+				item_held(ix, nulls->pos[k], out);
 	}
 }

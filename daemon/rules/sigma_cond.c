@@ -715,6 +715,55 @@ void aw_cond_required(const struct aw_cond *c, bool *required, size_t n)
 			required[i] = true;
 }
 
+/* Must node t be true whenever node k evaluates to `want`? must_be_true for a node
+ * rather than an identifier. */
+static bool node_required(const struct aw_cond_node *nodes, uint32_t k, uint32_t t, bool want)
+{
+	const struct aw_cond_node *nd = &nodes[k];
+	bool every;
+
+	if (k == t)
+		return want;
+	switch (nd->op) {
+	case AW_COND_IDENT:
+		return false;
+	case AW_COND_NOT:
+		return node_required(nodes, nd->arg, t, !want);
+	case AW_COND_AND:
+		every = !want;
+		break;
+	default:
+		every = want;
+		break;
+	}
+	for (uint32_t ch = nd->arg; ch != AW_COND_NONE; ch = nodes[ch].next) {
+		bool r = node_required(nodes, ch, t, want);
+		if (every && !r)
+			return false;
+		if (!every && r)
+			return true;
+	}
+	return every;
+}
+
+void aw_cond_required_any(const struct aw_cond *c, aw_cond_set_fn fn, void *ud)
+{
+	uint32_t ids[AW_COND_ANY_MAX];
+
+	for (uint32_t k = 0; k < c->n; k++) {
+		const struct aw_cond_node *nd = &c->nodes[k];
+		size_t n = 0;
+		bool idents = nd->op == AW_COND_OR;
+		for (uint32_t ch = nd->arg; idents && ch != AW_COND_NONE; ch = c->nodes[ch].next) {
+			idents = c->nodes[ch].op == AW_COND_IDENT && n < AW_COND_ANY_MAX;
+			if (idents)
+				ids[n++] = c->nodes[ch].arg;
+		}
+		if (idents && n > 0 && node_required(c->nodes, c->root, k, true))
+			fn(ud, ids, n);
+	}
+}
+
 /* --- describe ----------------------------------------------------------------------- */
 
 static void put(char *buf, size_t *len, const char *s)

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -37,6 +38,14 @@ void aw_cond_used(const struct aw_cond *c, bool *used, size_t n);
 /* Identifiers that must ALL be true for the condition to be true (used for literal
  * pre-filtering): fills required[idx] = true for each; conservative (may leave out some). */
 void aw_cond_required(const struct aw_cond *c, bool *required, size_t n);
+
+/* Sets of identifiers of which at least one must be true for the condition to be true
+ * (`1 of key_auth_*` in `1 of key_auth_* and not filter`): fn gets each `or` of plain
+ * identifiers (at most AW_COND_ANY_MAX) that the condition requires. Conservative, as
+ * aw_cond_required. */
+#define AW_COND_ANY_MAX 8
+typedef void (*aw_cond_set_fn)(void *ud, const uint32_t *idents, size_t n);
+void aw_cond_required_any(const struct aw_cond *c, aw_cond_set_fn fn, void *ud);
 
 /* Canonical text of the compiled expression, e.g. "(a and (not b))", for tests and
  * `rules list`. malloc'd. */

@@ -794,6 +794,11 @@ size_t aw_sigma_item_literal_matchers(const struct aw_sigma_item *it,
 	return n;
 }
 
+bool aw_sigma_item_is_null(const struct aw_sigma_item *it)
+{
+	return it->mode == IM_NULL && !it->neq;
+}
+
 const struct aw_field_ref *aw_sigma_item_ref(const struct aw_sigma_item *it)
 {
 	return it->mode == IM_KEYWORDS ? NULL : &it->ref;

@@ -83,6 +83,9 @@ bool aw_sigma_item_costly(const struct aw_sigma_item *it);
 struct aw_sigma_str;
 size_t aw_sigma_item_literal_matchers(const struct aw_sigma_item *it,
 				      const struct aw_sigma_str **out, size_t cap);
+/* Whether the item holds exactly when its field is absent or null (`field: null`);
+ * the rule index files such items too. */
+bool aw_sigma_item_is_null(const struct aw_sigma_item *it);
 /* The compiled field reference (NULL for keywords). */
 const struct aw_field_ref *aw_sigma_item_ref(const struct aw_sigma_item *it);
 

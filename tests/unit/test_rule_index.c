@@ -47,7 +47,37 @@ static const char *const rules_yaml =
 	"title: twice\nid: r-twice\nlevel: low\n"
 	"logsource: {product: azure, service: activitylogs}\n"
 	"detection:\n  a:\n    Level|contains: warn\n  b:\n    Level|contains: warn\n"
-	"  condition: a and b\n";
+	"  condition: a and b\n"
+	"---\n"
+	"title: key auth\nid: r-keyauth\nlevel: low\n"
+	"logsource: {product: azure, service: activitylogs}\n"
+	"detection:\n  api:\n    Api: openai\n  key_empty:\n    Obj: ''\n  key_missing:\n    Obj: null\n"
+	"  filter:\n    Code: ['401', '403']\n"
+	"  condition: api and 1 of key_* and not filter\n"
+	"---\n"
+	"title: one alternative unfiled\nid: r-regexor\nlevel: low\n"
+	"logsource: {product: azure, service: activitylogs}\n"
+	"detection:\n  x_a:\n    Zone: west\n  x_b:\n    Zone|re: '^e.st$'\n"
+	"  condition: 1 of x_*\n"
+	"---\n"
+	"title: neither\nid: r-neither\nlevel: low\n"
+	"logsource: {product: azure, service: activitylogs}\n"
+	"detection:\n  sel:\n    Kind: probe\n  a:\n    Who: alice\n  b:\n    Who: bob\n"
+	"  condition: sel and not (a or b)\n"
+	"---\n"
+	"title: a list of maps among the alternatives\nid: r-maps\nlevel: low\n"
+	"logsource: {product: azure, service: activitylogs}\n"
+	"detection:\n  y_a:\n    Q: one\n  y_b:\n    - Q: two\n    - R: three\n"
+	"  condition: 1 of y_*\n"
+	"---\n"
+	"title: an alternative also required\nid: r-alsoreq\nlevel: low\n"
+	"logsource: {product: azure, service: activitylogs}\n"
+	"detection:\n  z_a:\n    S: four\n  z_b:\n    T: five\n"
+	"  condition: z_a and 1 of z_*\n"
+	"---\n"
+	"title: not null\nid: r-notnull\nlevel: low\n"
+	"logsource: {product: azure, service: activitylogs}\n"
+	"detection:\n  sel:\n    Api2: ok\n    Obj2|neq: null\n  condition: sel\n";
 
 static struct aw_engine *engine_for(const char *dir)
 {
@@ -122,8 +152,35 @@ START_TEST(filed_rules_match_like_full_evaluation)
 	check(e, "\"Tags\":[\"red\"]", "");
 	/* a column name in another case is still found */
 	check(e, "\"tags\":\"Blue\"", "r-tag;");
-	/* an OR of two identifiers is not filed under either: both still match */
+	/* an OR of two identifiers is filed under both: either one is a candidate */
 	check(e, "\"Caller\":\"bob@contoso.example\"", "r-either;");
+	check(e, "\"Caller\":\"ALICE@contoso.example\"", "r-either;");
+	check(e, "\"Caller\":\"carol@contoso.example\"", "");
+	/* `1 of` an empty value and null: filed under the value and under "absent or
+	 * null", which holds for a missing field, a null, and an array holding a null */
+	check(e, "\"Api\":\"OpenAI\",\"Obj\":\"\"", "r-keyauth;");
+	check(e, "\"Api\":\"OpenAI\",\"Other\":1", "r-keyauth;");
+	check(e, "\"Api\":\"OpenAI\",\"Obj\":null", "r-keyauth;");
+	check(e, "\"Api\":\"OpenAI\",\"Obj\":[\"x\",null]", "r-keyauth;");
+	check(e, "\"Api\":\"OpenAI\",\"Obj\":[\"x\",\"\"]", "r-keyauth;");
+	check(e, "\"Api\":\"OpenAI\",\"Obj\":\"x\"", "");
+	check(e, "\"Api\":\"OpenAI\",\"Obj\":[\"x\"]", "");
+	check(e, "\"Api\":\"OpenAI\",\"Obj\":\"\",\"Code\":401", "");
+	check(e, "\"Api\":\"OpenAI\",\"Code\":\"403\"", "");
+	/* a `1 of` with an alternative the index cannot file is not filed at all */
+	check(e, "\"Zone\":\"east\"", "r-regexor;");
+	check(e, "\"Zone\":\"West\"", "r-regexor;");
+	/* an `or` under a `not` is no requirement */
+	check(e, "\"Kind\":\"probe\"", "r-neither;");
+	check(e, "\"Kind\":\"probe\",\"Who\":\"bob\"", "");
+	/* an alternative that is itself an OR of maps, one required on its own too */
+	check(e, "\"R\":\"three\"", "r-maps;");
+	check(e, "\"Q\":\"one\"", "r-maps;");
+	check(e, "\"S\":\"four\"", "r-alsoreq;");
+	check(e, "\"T\":\"five\"", "");
+	/* `neq: null` is no null item */
+	check(e, "\"Api2\":\"ok\",\"Obj2\":\"x\"", "r-notnull;");
+	check(e, "\"Api2\":\"ok\",\"Obj2\":null", "");
 	/* a substring, in another case, inside JSON text kept as a string */
 	check(e, "\"Properties\":\"{\\\"x\\\":\\\"a NEEDLE here\\\"}\"", "r-contains;");
 	check(e, "\"Properties\":\"{\\\"x\\\":\\\"a needl here\\\"}\"", "");
@@ -169,10 +226,11 @@ START_TEST(index_files_literal_required_items)
 	ck_assert_uint_eq(errs.n, 0);
 	rt = aw_ruleset_route(rs, "activitylogs");
 	ck_assert_ptr_nonnull(rt);
-	ck_assert_uint_eq(rt->n, 7);
+	ck_assert_uint_eq(rt->n, 13);
 	ck_assert_ptr_nonnull(rt->index);
-	/* every rule but "either" (an OR of two identifiers: neither is required) */
-	ck_assert_uint_eq(aw_rule_index_filed(rt->index), 6);
+	/* every rule but "regexor" (one of its alternatives is a regular expression) and
+	 * "maps" (one is a list of maps) */
+	ck_assert_uint_eq(aw_rule_index_filed(rt->index), 11);
 	aw_ruleset_free(rs);
 	aw_error_list_free(&errs);
 	free(path);
