@@ -42,6 +42,7 @@ struct aw_engine {
 	struct aw_field_ref f_time, f_item, f_sysalert;
 	struct aw_metrics *metrics;
 	uint64_t future_clamped;   /* records stamped too far in the future */
+	int64_t now_ms;            /* wall clock when last read: never ahead of it */
 	struct aw_class_memo cls;  /* the last event's log source (ruleset.h) */
 	/* compile context: parsed from the configuration's strings; the rules keep
 	 * pointers into these until the engine is freed */
@@ -145,7 +146,9 @@ static bool parse_time_ms(const char *s, int64_t *out)
 	const char *p = s + 19;
 	long frac_ms = 0;
 
-	if (strlen(s) < 19 || !num2(s, &c1) || !num2(s + 2, &c2) || s[4] != '-' ||
+	/* the tests below read s[0..18] in order and each fails on a NUL, so a shorter
+	 * string stops at its end without a strlen */
+	if (!num2(s, &c1) || !num2(s + 2, &c2) || s[4] != '-' ||
 	    !num2(s + 5, &mo) || s[7] != '-' || !num2(s + 8, &d) || (s[10] != 'T' && s[10] != ' ') ||
 	    !num2(s + 11, &h) || s[13] != ':' || !num2(s + 14, &mi) || s[16] != ':' ||
 	    !num2(s + 17, &sec) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
@@ -408,23 +411,27 @@ struct event_ids {
 static void read_event_ids(struct aw_engine *e, struct event_ids *ids)
 {
 	char tbuf[64];
-	int64_t now_ms = (int64_t)time(NULL) * 1000;
 
 	ids->ready = true;
 	ids->t_ms = 0;
 	if (first_value(e->view, &e->f_time, tbuf, sizeof tbuf))
 		parse_time_ms(tbuf, &ids->t_ms);
 	/* A record stamped far in the future (a broken clock upstream) would make every
-	 * later record "too late" for correlation windows: treat it as arriving now. */
-	if (ids->t_ms > now_ms + ENGINE_MAX_CLOCK_SKEW_MS) {
-		ids->t_ms = now_ms;
-		e->future_clamped++;
+	 * later record "too late" for correlation windows: treat it as arriving now. The
+	 * clock is read only for a record that looks future against its last reading,
+	 * which can only lag: a record within that is within the real clock too. */
+	if (ids->t_ms > e->now_ms + ENGINE_MAX_CLOCK_SKEW_MS) {
+		e->now_ms = (int64_t)time(NULL) * 1000;
+		if (ids->t_ms > e->now_ms + ENGINE_MAX_CLOCK_SKEW_MS) {
+			ids->t_ms = e->now_ms;
+			e->future_clamped++;
+		}
 	}
 	first_value(e->view, &e->f_item, ids->item_id, sizeof ids->item_id);
 	/* Defender re-exports an alert on every status change, each row with a new
 	 * _ItemId: its own SystemAlertId is what makes two rows the same finding. */
 	ids->dedup[0] = '\0';
-	if (e->ev->table && strcmp(e->ev->table, "SecurityAlert") == 0)
+	if (e->ev->table && e->ev->table[0] == 'S' && strcmp(e->ev->table, "SecurityAlert") == 0)
 		first_value(e->view, &e->f_sysalert, ids->dedup, sizeof ids->dedup);
 }
 

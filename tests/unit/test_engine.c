@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine.h"
 #include "records.h"
@@ -417,6 +418,59 @@ START_TEST(correlation_key_cut_at_nul)
 }
 END_TEST
 
+/* A record stamped far in the future (a broken clock upstream) is taken as arriving
+ * now; one a few minutes ahead keeps its time. The engine reads the clock only for a
+ * record that looks future against its last reading, so both orders are tried. */
+START_TEST(future_records_are_taken_as_now)
+{
+	static const char rules[] =
+	    "title: any request\nid: 5f1e2d3c-0000-4000-8000-0000000000e1\nlevel: low\n"
+	    "logsource: {product: azure, service: openai}\n"
+	    "detection:\n  sel: {ResultSignature: 200}\n  condition: sel\n";
+	char *dir = aw_test_tmpdir(), *path, soon[32], today[16];
+	struct aw_error_list errs = {0};
+	struct run r = {.alerts = json_object_new_array()};
+	time_t now = time(NULL);
+	time_t ahead = now + 5 * 60;
+	struct tm tm;
+
+	strftime(soon, sizeof soon, "%Y-%m-%dT%H:%M:%S.000Z", gmtime_r(&ahead, &tm));
+	strftime(today, sizeof today, "%Y-%m-%d", gmtime_r(&now, &tm));
+	ck_assert_int_ge(asprintf(&path, "%s/future.yml", dir), 0);
+	free(aw_test_write(NULL, path, rules, 0600));
+	const char *paths[] = {path};
+	r.e = engine_for(paths, 1, NULL, 0, &errs);
+	ck_assert_msg(errs.n == 0, "%s", errs.n ? errs.msgs[0] : "");
+	const char *times[] = {"2026-11-20T10:00:00.000Z", "2099-01-01T00:00:00.000Z", soon,
+			       "2099-01-01T00:00:00.000Z", soon};
+	for (int i = 0; i < 5; i++) {
+		char *l;
+		ck_assert_int_ge(
+		    asprintf(&l,
+			     "{\"Type\":\"AzureDiagnostics\",\"TimeGenerated\":\"%s\",\"_ItemId\":"
+			     "\"f%d\",\"ResourceProvider\":\"MICROSOFT.COGNITIVESERVICES\","
+			     "\"Category\":\"RequestResponse\",\"Resource\":\"A\","
+			     "\"ResultSignature\":\"200\"}\n",
+			     times[i], i),
+		    0);
+		feed(&r, l);
+		free(l);
+	}
+	ck_assert_uint_eq(json_object_array_length(r.alerts), 5);
+	ck_assert_str_eq(str_at(r.alerts, 0, "WindowStart"), "2026-11-20T10:00:00.000Z");
+	for (int i = 1; i < 5; i++) {
+		const char *ws = str_at(r.alerts, (size_t)i, "WindowStart");
+		if (i % 2 == 0)
+			ck_assert_str_eq(ws, soon);
+		else
+			/* now, give or take the test's own run time around midnight */
+			ck_assert_msg(strncmp(ws, today, 10) == 0 || strncmp(ws, soon, 10) == 0,
+				      "alert %d: %s", i, ws);
+	}
+	run_done(&r, &errs, dir, path);
+}
+END_TEST
+
 /* Rules that say the same thing share one result per event; rules that differ only
  * in how their identifiers combine (and/or, a list of maps, not, which one is negated)
  * must not. Every rule is checked against the events it alone should match. Regular
@@ -564,6 +618,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, correlation_alert_has_window_group_and_stable_id);
 	tcase_add_test(tc, correlation_state_survives_restart);
 	tcase_add_test(tc, correlation_key_cut_at_nul);
+	tcase_add_test(tc, future_records_are_taken_as_now);
 	tcase_add_test(tc, defender_alert_rows_share_one_alert_id);
 	tcase_add_test(tc, event_time_formats);
 	tcase_add_test(tc, rules_written_alike_share_a_result);
