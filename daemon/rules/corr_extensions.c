@@ -41,7 +41,7 @@ void aw_corr_seen_clear(struct aw_corr_seen *s)
 }
 
 /* The slot holding v (hash h), or the free slot where it would go. The table always
- * has a free slot: it is kept less than half full. */
+ * has a free slot: it is kept at most three quarters full. */
 static struct aw_corr_seen_v *seen_slot(const struct aw_corr_seen *s, const char *v, size_t vlen,
 					uint32_t h)
 {
@@ -60,7 +60,7 @@ bool aw_corr_seen_has(const struct aw_corr_seen *s, const char *v, size_t vlen, 
 	return s->n && seen_slot(s, v, vlen, h)->len != AW_CORR_SEEN_EMPTY;
 }
 
-/* Move every value to a table of `slots` slots (a power of two above 2 * n). */
+/* Move every value to a table of `slots` slots (a power of two above 4 * n / 3). */
 static int seen_resize(struct aw_corr_seen *s, uint32_t slots)
 {
 	struct aw_corr_seen_v *old = s->t;
@@ -92,7 +92,7 @@ int aw_corr_seen_add(struct aw_corr_seen *s, const char *v, size_t vlen, uint32_
 	struct aw_corr_seen_v e = {.hash = h, .len = (uint16_t)vlen};
 	char *copy = e.u.in;
 
-	if (!s->t || 2 * ((size_t)s->n + 1) > (size_t)s->mask + 1) {
+	if (!s->t || 4 * ((size_t)s->n + 1) > 3 * ((size_t)s->mask + 1)) {
 		uint32_t slots = s->t ? 2 * (s->mask + 1) : 4;
 		if (seen_resize(s, slots) != 0)
 			return -1;

@@ -61,7 +61,7 @@ struct aw_corr_seen {
 	uint64_t stamp;
 	bool started;
 	uint32_t n;    /* values */
-	uint32_t mask; /* slots - 1, a power of two above 2 * n; with t NULL, 0 */
+	uint32_t mask; /* slots - 1, a power of two above 4 * n / 3; with t NULL, 0 */
 	struct aw_corr_seen_v *t; /* linear probing from hash & mask */
 };
 
