@@ -106,7 +106,7 @@ struct aw_view_results {
 void aw_view_results_grow(struct aw_view_results *rs, unsigned id, bool r);
 
 /* A result a caller computed from this event, kept for the rest of it under an id from
- * aw_field_id (a Sigma item's text: rules repeat items): 1 true, 0 false, -1 not
+ * aw_result_id (a Sigma item's text: rules repeat items): 1 true, 0 false, -1 not
  * known for this event. set_result fails quietly when it cannot grow (the caller
  * then computes again). */
 static inline int aw_event_view_result(const struct aw_event_view *v, unsigned id)

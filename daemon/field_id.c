@@ -1,6 +1,7 @@
-/* The field-name id table (see field_id.h): open addressing over copies of the names,
- * under a mutex because rules may be compiled on a reload thread while the engine
- * that still runs the old rules keeps its ids. */
+/* The id tables (see field_id.h): open addressing over copies of the names, under a
+ * mutex because rules may be compiled on a reload thread while the engine that still
+ * runs the old rules keeps its ids. Field names and result texts count apart, so each
+ * kind of id stays dense: the view's arrays indexed by them stay small. */
 #include "field_id.h"
 
 #include <pthread.h>
@@ -14,10 +15,14 @@ struct name_slot {
 	unsigned id;
 };
 
+struct id_table {
+	struct name_slot *slots;
+	size_t nslots; /* a power of two, at least twice the names */
+	unsigned next_id;
+};
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct name_slot *slots;
-static size_t nslots; /* a power of two, at least twice the names */
-static unsigned next_id = 1;
+static struct id_table fields = {.next_id = 1}, results = {.next_id = 1};
 
 static uint32_t name_hash(const char *s, size_t n)
 {
@@ -37,40 +42,40 @@ static struct name_slot *find_slot(struct name_slot *t, size_t cap, const char *
 	return &t[i];
 }
 
-static int grow(void)
+static int grow(struct id_table *tb)
 {
-	size_t cap = nslots ? nslots * 2 : 256;
+	size_t cap = tb->nslots ? tb->nslots * 2 : 256;
 	struct name_slot *t = calloc(cap, sizeof *t);
 
 	if (!t)
 		return -1;
-	for (size_t i = 0; i < nslots; i++)
-		if (slots[i].name)
-			*find_slot(t, cap, slots[i].name, slots[i].len) = slots[i];
-	free(slots);
-	slots = t;
-	nslots = cap;
+	for (size_t i = 0; i < tb->nslots; i++)
+		if (tb->slots[i].name)
+			*find_slot(t, cap, tb->slots[i].name, tb->slots[i].len) = tb->slots[i];
+	free(tb->slots);
+	tb->slots = t;
+	tb->nslots = cap;
 	return 0;
 }
 
-unsigned aw_field_id(const char *name, size_t len)
+static unsigned table_id(struct id_table *tb, const char *name, size_t len)
 {
 	unsigned id = 0;
 
 	pthread_mutex_lock(&lock);
-	if (!slots && grow() < 0)
+	if (!tb->slots && grow(tb) < 0)
 		goto out;
-	struct name_slot *s = find_slot(slots, nslots, name, len);
+	struct name_slot *s = find_slot(tb->slots, tb->nslots, name, len);
 	if (s->name) {
 		id = s->id;
 		goto out;
 	}
-	if (next_id >= AW_FIELD_ID_MAX)
+	if (tb->next_id >= AW_FIELD_ID_MAX)
 		goto out;
-	if ((size_t)next_id * 2 >= nslots) {
-		if (grow() < 0)
+	if ((size_t)tb->next_id * 2 >= tb->nslots) {
+		if (grow(tb) < 0)
 			goto out;
-		s = find_slot(slots, nslots, name, len);
+		s = find_slot(tb->slots, tb->nslots, name, len);
 	}
 	s->name = malloc(len + 1);
 	if (!s->name)
@@ -78,8 +83,18 @@ unsigned aw_field_id(const char *name, size_t len)
 	memcpy(s->name, name, len);
 	s->name[len] = '\0';
 	s->len = len;
-	s->id = id = next_id++;
+	s->id = id = tb->next_id++;
 out:
 	pthread_mutex_unlock(&lock);
 	return id;
+}
+
+unsigned aw_field_id(const char *name, size_t len)
+{
+	return table_id(&fields, name, len);
+}
+
+unsigned aw_result_id(const char *text, size_t len)
+{
+	return table_id(&results, text, len);
 }

@@ -422,7 +422,7 @@ static bool id_append(char *buf, size_t *n, const char *s, size_t len)
 
 /* Rules repeat items (`ResultSignature: ['401', '403']` in a filter of several rules,
  * `OperationName` in every completion rule); items with the same key and the same
- * values match the same events. They get one id (the process-wide name table's, for
+ * values match the same events. They get one id (field_id.h's result table's, for
  * their text), under which the event view keeps the result, so an event evaluates
  * each such item once. The key is already field-mapped; what else of the compile
  * context changes a result is in the text too (the regex match limit), or the item
@@ -461,7 +461,7 @@ static unsigned item_id(const char *key, const struct aw_node *value,
 		    !id_append(buf, &n, t, strlen(t)) || !id_append(buf, &n, "\x1e", 1))
 			return 0;
 	}
-	return aw_field_id(buf, n);
+	return aw_result_id(buf, n);
 }
 
 int aw_sigma_item_compile(const char *key, const struct aw_node *value,

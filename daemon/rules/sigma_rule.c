@@ -242,7 +242,7 @@ static unsigned detection_id(const struct aw_sigma_detection *d)
 	if ((text = malloc(n))) {
 		text[0] = '\x02';
 		memcpy(text + 1, cond, n - 1);
-		id = aw_field_id(text, n - 2);
+		id = aw_result_id(text, n - 2);
 	}
 out:
 	for (size_t i = 0; i < d->nidents; i++)

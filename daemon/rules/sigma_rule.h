@@ -37,7 +37,7 @@ struct aw_sigma_detection {
 	struct aw_sigma_ident *idents;
 	size_t nidents;
 	struct aw_cond *cond;
-	/* aw_field_id of the detection's canonical text (its condition over its items'
+	/* aw_result_id of the detection's canonical text (its condition over its items'
 	 * ids), so rules that say the same thing are evaluated once per event (the view
 	 * keeps the result); 0 when an item has no id */
 	unsigned id;
