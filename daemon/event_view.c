@@ -645,9 +645,7 @@ static int find_top_key(struct aw_event_view *v, const char *name, size_t len, i
 	return -1;
 }
 
-/* Value token of the top-level key `name` (id: aw_field_id of it, 0 for none), or -1;
- * *folded as find_top_key, a value token too. A name is looked up once per key layout
- * (key_layout.h): records of one table then find it where the first one did. */
+/* A name not yet looked up in this record's key layout: out of line, the rare case. */
 static __attribute__((noinline)) void find_top_new(struct aw_event_view *v, unsigned id,
 						    const char *name, size_t len, int *exact,
 						    int *folded)
@@ -657,6 +655,9 @@ static __attribute__((noinline)) void find_top_new(struct aw_event_view *v, unsi
 		aw_key_layout_remember(v->lay, id, *exact, *folded);
 }
 
+/* Value token of the top-level key `name` (id: aw_field_id of it, 0 for none), or -1;
+ * *folded as find_top_key, a value token too. A name is looked up once per key layout
+ * (key_layout.h): records of one table then find it where the first one did. */
 static inline int find_top(struct aw_event_view *v, unsigned id, const char *name, size_t len,
 			   int *folded)
 {
