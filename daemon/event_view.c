@@ -231,8 +231,16 @@ static int grow_tokens(struct aw_event_view *v)
 	return 0;
 }
 
-static int push_doc(struct aw_event_view *v, const struct doc *d)
+/* Append a doc over js[0..len) whose tokens start at base: the view's own, or btok and
+ * besc when borrowed. The fields are stored one by one: a doc built on the stack and
+ * copied whole was read back with wide loads of fields each just stored narrow, and
+ * such a load waits until the stores complete (1.5% of replay's cycles, twice per
+ * record). */
+static int push_doc(struct aw_event_view *v, const char *js, size_t len, int base, int ntok,
+		    int nest, bool escaped, const jsmntok_t *btok, const bool *besc)
 {
+	struct doc *dc;
+
 	if (v->ndocs == v->dcap) {
 		size_t ncap = v->dcap ? v->dcap * 2 : 8;
 		if (ncap > v->max_tokens + 1)
@@ -243,11 +251,16 @@ static int push_doc(struct aw_event_view *v, const struct doc *d)
 		v->docs = nd;
 		v->dcap = ncap;
 	}
-	v->docs[v->ndocs] = *d;
-	if (!d->borrowed) {
-		v->docs[v->ndocs].tok = v->tok + d->base;
-		v->docs[v->ndocs].esc = v->esc + d->base;
-	}
+	dc = &v->docs[v->ndocs];
+	dc->js = js;
+	dc->len = len;
+	dc->base = base;
+	dc->ntok = ntok;
+	dc->nest = nest;
+	dc->borrowed = btok != NULL;
+	dc->escaped = escaped;
+	dc->tok = btok ? btok : v->tok + base;
+	dc->esc = btok ? besc : v->esc + base;
 	v->ndocs++;
 	return 0;
 }
@@ -500,7 +513,7 @@ static int child_doc(struct aw_event_view *v, int d, int i)
 	int ntok, nest = v->docs[d].nest + 1;
 	size_t errpos;
 	int base = (int)v->tused;
-	struct doc nd = {.base = base, .nest = nest};
+	bool escaped = false;
 
 	if (aux_of(v, ti)->child != 0)
 		return v->aux[ti].child;
@@ -519,7 +532,7 @@ static int child_doc(struct aw_event_view *v, int d, int i)
 			return -1;
 		switch (tokenize(v, s, len, base, true, &ntok, &errpos)) {
 		case PARSE_OK:
-			nd.escaped = true;
+			escaped = true;
 			goto push;
 		case PARSE_DECODE:
 			break;
@@ -534,10 +547,7 @@ static int child_doc(struct aw_event_view *v, int d, int i)
 	if (tokenize(v, s, len, base, false, &ntok, &errpos) != PARSE_OK)
 		return -1;
 push:
-	nd.js = s;
-	nd.len = len;
-	nd.ntok = ntok;
-	if (push_doc(v, &nd) < 0)
+	if (push_doc(v, s, len, base, ntok, nest, escaped, NULL, NULL) < 0)
 		return -1;
 	v->tused += (size_t)ntok;
 	v->aux[ti].child = (int)v->ndocs - 1;
@@ -847,6 +857,18 @@ static struct memo *memo_slot(struct aw_event_view *v, const struct aw_field_ref
 	return &v->memo[f->id];
 }
 
+/* Remember that f is at (d, i) with value val. Callers do this after the field's
+ * callback, not before: make_val has just stored val's fields one by one, and copying
+ * it whole reads them back with wide loads, which wait until those stores complete. */
+static void memo_found(struct aw_event_view *v, const struct aw_field_ref *f, int d, int i,
+		       const struct aw_val *val)
+{
+	struct memo *m = memo_slot(v, f);
+
+	if (m)
+		*m = (struct memo){.gen = v->gen, .found = true, .d = d, .i = i, .val = *val};
+}
+
 /* A dotted name that is no top-level key: its path, else a key equal but for case. */
 static int get_path(struct aw_event_view *v, const struct aw_field_ref *f, int folded,
 		    aw_val_fn fn, void *ud, bool *stopped)
@@ -868,14 +890,13 @@ static int get_path(struct aw_event_view *v, const struct aw_field_ref *f, int f
 			i = folded;
 		}
 		make_val(v, d, i, &val);
-		if ((m = memo_slot(v, f)))
-			*m = (struct memo){.gen = v->gen, .found = true, .d = d, .i = i, .val = val};
 		if (val.kind == AW_VAL_ARRAY) {
 			vis.d = -1;
 			emit(v, d, i, &vis);
 		} else {
 			vis.stopped = fn(ud, &val) != 0;
 		}
+		memo_found(v, f, d, i, &val);
 		if (stopped)
 			*stopped = vis.stopped;
 		return 1;
@@ -912,15 +933,12 @@ static __attribute__((noinline)) int get_slow(struct aw_event_view *v,
 			return get_path(v, f, folded, fn, ud, stopped);
 		vi = folded;
 	}
-	m = memo_slot(v, f);
 	if (vi < 0) {
-		if (m)
+		if ((m = memo_slot(v, f)))
 			*m = (struct memo){.gen = v->gen, .found = false};
 		return 0;
 	}
 	make_val(v, 0, vi, &val);
-	if (m)
-		*m = (struct memo){.gen = v->gen, .found = true, .d = 0, .i = vi, .val = val};
 	if (val.kind == AW_VAL_ARRAY) {
 		struct visit vis = {.fn = fn, .ud = ud, .d = -1};
 		emit(v, 0, vi, &vis);
@@ -931,6 +949,7 @@ static __attribute__((noinline)) int get_slow(struct aw_event_view *v,
 		if (stopped)
 			*stopped = st;
 	}
+	memo_found(v, f, 0, vi, &val);
 	return 1;
 }
 
@@ -1148,7 +1167,8 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 		return aw_error_set(err, "event of %zu bytes is too large", len);
 	if (!v->tok && grow_tokens(v) < 0)
 		return aw_error_set(err, "out of memory");
-	struct doc d0 = {.js = json, .len = len, .base = 0, .nest = 0};
+	const jsmntok_t *btok = NULL;
+	const bool *besc = NULL;
 	if (pre && pre->n > 0 && pre->tok[0].type == JSMN_OBJECT &&
 	    (size_t)pre->tok[0].end == len) {
 		if ((size_t)pre->n > v->max_tokens)
@@ -1156,9 +1176,8 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 		if (adopt_tokens(v, pre) < 0)
 			return aw_error_set(err, "out of memory");
 		ntok = pre->n;
-		d0.tok = pre->tok;
-		d0.esc = pre->esc;
-		d0.borrowed = true;
+		btok = pre->tok;
+		besc = pre->esc;
 	} else switch (tokenize(v, json, len, 0, false, &ntok, &errpos)) {
 	case PARSE_OK:
 		break;
@@ -1169,8 +1188,7 @@ int aw_event_view_reset_tokens(struct aw_event_view *v, const char *json, size_t
 	default:
 		return aw_error_set(err, "malformed JSON near byte %zu", errpos);
 	}
-	d0.ntok = ntok;
-	if (push_doc(v, &d0) < 0)
+	if (push_doc(v, json, len, 0, ntok, 0, false, btok, besc) < 0)
 		return aw_error_set(err, "out of memory");
 	if (doc_tok(v, 0)[0].type != JSMN_OBJECT)
 		return aw_error_set(err, "event is not a JSON object");
