@@ -84,16 +84,18 @@ static int copy_first_cb(void *ud, const struct aw_val *v)
 }
 
 /* Call fn with the value(s) of f: a plain string column straight from the view
- * (aw_event_view_peek_string), anything else through aw_event_view_get. For fields
- * read once per event, where the lookup's memo would not be used again. */
-static void get_value(struct aw_event_view *view, const struct aw_field_ref *f, aw_val_fn fn,
-		      void *ud)
+ * (aw_event_view_peek_string), to plain_fn when given, anything else through
+ * aw_event_view_get. For fields read once per event, where the lookup's memo would not
+ * be used again. Inlined, so the callbacks are direct calls. */
+static inline __attribute__((always_inline)) void
+get_value(struct aw_event_view *view, const struct aw_field_ref *f, aw_val_fn fn,
+	  aw_val_fn plain_fn, void *ud)
 {
 	struct aw_val v = {.kind = AW_VAL_STRING};
 
 	switch (aw_event_view_peek_string(view, f, &v.s, &v.len)) {
 	case 1:
-		fn(ud, &v);
+		(plain_fn ? plain_fn : fn)(ud, &v);
 		break;
 	case 0:
 		break;
@@ -110,7 +112,7 @@ static bool first_value(struct aw_event_view *view, const struct aw_field_ref *f
 	struct copy_first c = {.buf = buf, .sz = sz};
 
 	buf[0] = '\0';
-	get_value(view, f, copy_first_cb, &c);
+	get_value(view, f, copy_first_cb, NULL, &c);
 	return c.found;
 }
 
@@ -301,7 +303,8 @@ struct key_part {
 
 /* Append a value to the key (or value) being built; may_nul when it may hold a NUL
  * byte, where it is cut (an unescaped \u0000). */
-static int part_add(struct key_part *p, const struct aw_val *v, bool may_nul)
+static inline __attribute__((always_inline)) int part_add(struct key_part *p,
+							 const struct aw_val *v, bool may_nul)
 {
 	size_t n = v->len < p->max ? v->len : p->max;
 	const char *nul;
@@ -328,24 +331,11 @@ static int key_part_cb(void *ud, const struct aw_val *v)
 	return part_add(ud, v, true);
 }
 
-/* get_value for a key part. A column read as it is in the record holds no NUL (JSON
- * text has no raw control bytes), so only values the general lookup may have
- * unescaped are searched for one. */
-static void get_part(struct aw_event_view *view, const struct aw_field_ref *f,
-		     struct key_part *p)
+/* A key part read as it is in the record holds no NUL (JSON text has no raw control
+ * bytes): only values the general lookup may have unescaped are searched for one. */
+static int plain_part_cb(void *ud, const struct aw_val *v)
 {
-	struct aw_val v = {.kind = AW_VAL_STRING};
-
-	switch (aw_event_view_peek_string(view, f, &v.s, &v.len)) {
-	case 1:
-		part_add(p, &v, false);
-		break;
-	case 0:
-		break;
-	default:
-		aw_event_view_get(view, f, key_part_cb, p, NULL);
-		break;
-	}
+	return part_add(ud, v, false);
 }
 
 static void feed_corr(struct aw_engine *e, size_t ci, size_t pos, int64_t t_ms,
@@ -371,13 +361,13 @@ static void feed_corr(struct aw_engine *e, size_t ci, size_t pos, int64_t t_ms,
 	for (size_t g = 0; g < r->ngroup_by; g++) {
 		key.sep = g > 0;
 		key.found = false;
-		get_part(e->view, &c->group_fields[pos][g], &key);
+		get_value(e->view, &c->group_fields[pos][g], key_part_cb, plain_part_cb, &key);
 		if (!key.found || !key.fits)
 			return;
 	}
 	e->keybuf[key.len] = '\0';
 	if (c->has_value_field) {
-		get_part(e->view, &c->value_field, &val);
+		get_value(e->view, &c->value_field, key_part_cb, plain_part_cb, &val);
 		if (!val.found)
 			return;
 	}

@@ -677,19 +677,28 @@ void aw_cond_used(const struct aw_cond *c, bool *used, size_t n)
 			used[c->nodes[k].arg] = true;
 }
 
-/* Must identifier i be true whenever node k evaluates to `want`? Negation flips
- * `want`, so `not (not a)` still requires a and `not (not a or not b)` requires both;
- * for `want == false`, and/or swap roles (De Morgan). */
-static bool must_be_true(const struct aw_cond_node *nodes, uint32_t k, uint32_t i, bool want)
+/* What must_be_true asks about: identifier `ident`, or node `node` when that is not
+ * AW_COND_NONE (an identifier may stand in several places; a node is one place). */
+struct cond_target {
+	uint32_t ident, node;
+};
+
+/* Must the target be true whenever node k evaluates to `want`? Negation flips `want`,
+ * so `not (not a)` still requires a and `not (not a or not b)` requires both; for
+ * `want == false`, and/or swap roles (De Morgan). */
+static bool must_be_true(const struct aw_cond_node *nodes, uint32_t k,
+			 const struct cond_target *t, bool want)
 {
 	const struct aw_cond_node *nd = &nodes[k];
 	bool every;
 
+	if (k == t->node)
+		return want;
 	switch (nd->op) {
 	case AW_COND_IDENT:
-		return want && nd->arg == i;
+		return want && t->node == AW_COND_NONE && nd->arg == t->ident;
 	case AW_COND_NOT:
-		return must_be_true(nodes, nd->arg, i, !want);
+		return must_be_true(nodes, nd->arg, t, !want);
 	case AW_COND_AND:
 		every = !want; /* true: all children hold, so any one suffices (union) */
 		break;
@@ -698,7 +707,7 @@ static bool must_be_true(const struct aw_cond_node *nodes, uint32_t k, uint32_t 
 		break;
 	}
 	for (uint32_t ch = nd->arg; ch != AW_COND_NONE; ch = nodes[ch].next) {
-		bool r = must_be_true(nodes, ch, i, want);
+		bool r = must_be_true(nodes, ch, t, want);
 		if (every && !r)
 			return false;
 		if (!every && r)
@@ -710,40 +719,11 @@ static bool must_be_true(const struct aw_cond_node *nodes, uint32_t k, uint32_t 
 /* One walk per identifier: O(identifiers x nodes), paid once per rule at load. */
 void aw_cond_required(const struct aw_cond *c, bool *required, size_t n)
 {
-	for (size_t i = 0; i < n && i < AW_COND_NONE; i++)
-		if (!required[i] && must_be_true(c->nodes, c->root, (uint32_t)i, true))
+	for (size_t i = 0; i < n && i < AW_COND_NONE; i++) {
+		struct cond_target t = {.ident = (uint32_t)i, .node = AW_COND_NONE};
+		if (!required[i] && must_be_true(c->nodes, c->root, &t, true))
 			required[i] = true;
-}
-
-/* Must node t be true whenever node k evaluates to `want`? must_be_true for a node
- * rather than an identifier. */
-static bool node_required(const struct aw_cond_node *nodes, uint32_t k, uint32_t t, bool want)
-{
-	const struct aw_cond_node *nd = &nodes[k];
-	bool every;
-
-	if (k == t)
-		return want;
-	switch (nd->op) {
-	case AW_COND_IDENT:
-		return false;
-	case AW_COND_NOT:
-		return node_required(nodes, nd->arg, t, !want);
-	case AW_COND_AND:
-		every = !want;
-		break;
-	default:
-		every = want;
-		break;
 	}
-	for (uint32_t ch = nd->arg; ch != AW_COND_NONE; ch = nodes[ch].next) {
-		bool r = node_required(nodes, ch, t, want);
-		if (every && !r)
-			return false;
-		if (!every && r)
-			return true;
-	}
-	return every;
 }
 
 void aw_cond_required_any(const struct aw_cond *c, aw_cond_set_fn fn, void *ud)
@@ -759,7 +739,8 @@ void aw_cond_required_any(const struct aw_cond *c, aw_cond_set_fn fn, void *ud)
 			if (idents)
 				ids[n++] = c->nodes[ch].arg;
 		}
-		if (idents && n > 0 && node_required(c->nodes, c->root, k, true))
+		struct cond_target t = {.ident = AW_COND_NONE, .node = k};
+		if (idents && n > 0 && must_be_true(c->nodes, c->root, &t, true))
 			fn(ud, ids, n);
 	}
 }
