@@ -1093,7 +1093,9 @@ START_TEST(first_seen_learns_then_fires_once)
 }
 END_TEST
 
-START_TEST(first_seen_value_bound)
+/* A first_seen correlation (10 s of learning) whose group "k" learnt v0..v1023 at time
+ * 0: its value set is full. */
+static struct aw_corr *full_first_seen(void)
 {
 	struct aw_corr_spec s = spec_of(AW_CORR_FIRST_SEEN, 0, 1);
 	s.learning_ms = S(10);
@@ -1104,6 +1106,13 @@ START_TEST(first_seen_value_bound)
 		snprintf(v, sizeof v, "v%d", i);
 		ASSERT_NO_FIRE(feedv(c, 0, S(0), "k", v, 0, NULL));
 	}
+	return c;
+}
+
+START_TEST(first_seen_value_bound)
+{
+	struct aw_corr *c = full_first_seen();
+
 	ck_assert_uint_eq(budget.dropped, 0);
 	ASSERT_NO_FIRE(feedv(c, 0, S(1), "k", "late-learner", 0, NULL)); /* set full: not learnt */
 	ck_assert_uint_eq(budget.dropped, 1);
@@ -1124,23 +1133,17 @@ END_TEST
  * of a probe run must not cut off the values after it) and exactly the oldest go. */
 START_TEST(first_seen_forgets_the_oldest_again_and_again)
 {
-	struct aw_corr_spec s = spec_of(AW_CORR_FIRST_SEEN, 0, 1);
-	s.learning_ms = S(10);
-	struct aw_corr *c = make(&s, 100);
+	struct aw_corr *c = full_first_seen();
 	size_t wrong = 0, first_wrong = SIZE_MAX;
 	char v[32];
 
-	for (int i = 0; i < 1024; i++) {
-		snprintf(v, sizeof v, "v%d", i);
-		ASSERT_NO_FIRE(feedv(c, 0, S(0), "k", v, 0, NULL));
-	}
 	/* each new value fires, and pushes out the oldest */
 	for (int i = 0; i < 5000; i++) {
 		snprintf(v, sizeof v, i % 3 ? "n%d" : "a-longer-value-%d", i);
 		if (!feedv(c, 0, S(20), "k", v, 0, NULL) && wrong++ == 0)
 			first_wrong = (size_t)i;
 	}
-	ck_assert_msg(wrong == 0, "%zu new values did not fire, the first n%zu", wrong,
+	ck_assert_msg(wrong == 0, "%zu new values did not fire, the first number %zu", wrong,
 		      first_wrong);
 	/* kept: the last 1024, all still known (fed oldest first, so the order holds) */
 	for (int i = 5000 - 1024; i < 5000; i++) {
@@ -1148,7 +1151,7 @@ START_TEST(first_seen_forgets_the_oldest_again_and_again)
 		if (feedv(c, 0, S(21), "k", v, 0, NULL) && wrong++ == 0)
 			first_wrong = (size_t)i;
 	}
-	ck_assert_msg(wrong == 0, "%zu kept values fired again, the first %zu", wrong, first_wrong);
+	ck_assert_msg(wrong == 0, "%zu kept values fired again, the first number %zu", wrong, first_wrong);
 	/* gone: the one before them, and every learnt one; each of these three new
 	 * values pushes out the oldest kept, 3976, 3977 and 3978 */
 	ck_assert_ptr_nonnull(feedv(c, 0, S(22), "k", "a-longer-value-3975", 0, NULL));

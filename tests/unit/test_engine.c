@@ -70,6 +70,19 @@ static struct aw_engine *engine_for(const char *const *paths, size_t n, const ch
 	return aw_engine_new(&conf, errs);
 }
 
+/* An engine for the rules text written to dir/name (*path gets the file's path, the
+ * caller frees it); the rules must load without an error. */
+static struct aw_engine *engine_from(const char *dir, const char *name, const char *rules,
+				     char **path, struct aw_error_list *errs)
+{
+	ck_assert_int_ge(asprintf(path, "%s/%s", dir, name), 0);
+	free(aw_test_write(NULL, *path, rules, 0600));
+	const char *paths[] = {*path};
+	struct aw_engine *e = engine_for(paths, 1, NULL, 0, errs);
+	ck_assert_msg(errs->n == 0, "%s", errs->n ? errs->msgs[0] : "");
+	return e;
+}
+
 static const char *str_at(struct json_object *alerts, size_t i, const char *key)
 {
 	struct json_object *v;
@@ -275,16 +288,13 @@ START_TEST(defender_alert_rows_share_one_alert_id)
 	struct aw_error_list errs = {0};
 	struct run r = {.alerts = json_object_new_array()};
 
-	ck_assert_int_ge(asprintf(&path, "%s/def.yml", dir), 0);
-	free(aw_test_write(NULL, path,
-			   "title: Defender AI alert\n"
-			   "id: 5f1e2d3c-0000-4000-8000-0000000000aa\n"
-			   "logsource: {product: azure, service: defender_alerts}\n"
-			   "detection:\n  sel: {AlertType|startswith: 'AI.Azure_'}\n"
-			   "  condition: sel\n",
-			   0600));
-	const char *paths[] = {path};
-	r.e = engine_for(paths, 1, NULL, 0, &errs);
+	r.e = engine_from(dir, "def.yml",
+			  "title: Defender AI alert\n"
+			  "id: 5f1e2d3c-0000-4000-8000-0000000000aa\n"
+			  "logsource: {product: azure, service: defender_alerts}\n"
+			  "detection:\n  sel: {AlertType|startswith: 'AI.Azure_'}\n"
+			  "  condition: sel\n",
+			  &path, &errs);
 	/* The same Defender alert exported twice (New, then InProgress) and another one. */
 	feed(&r, "{\"Type\":\"SecurityAlert\",\"TimeGenerated\":\"2026-11-20T10:00:00Z\","
 		 "\"_ItemId\":\"row-1\",\"SystemAlertId\":\"sa-1\",\"Status\":\"New\","
@@ -313,14 +323,11 @@ START_TEST(event_time_formats)
 	struct aw_error_list errs = {0};
 	struct run r = {.alerts = json_object_new_array()};
 
-	ck_assert_int_ge(asprintf(&path, "%s/t.yml", dir), 0);
-	free(aw_test_write(NULL, path,
-			   "title: any vault event\nid: 5f1e2d3c-0000-4000-8000-0000000000bb\n"
-			   "logsource: {product: azure, service: keyvault}\n"
-			   "detection:\n  sel: {OperationName: SecretGet}\n  condition: sel\n",
-			   0600));
-	const char *paths[] = {path};
-	r.e = engine_for(paths, 1, NULL, 0, &errs);
+	r.e = engine_from(dir, "t.yml",
+			  "title: any vault event\nid: 5f1e2d3c-0000-4000-8000-0000000000bb\n"
+			  "logsource: {product: azure, service: keyvault}\n"
+			  "detection:\n  sel: {OperationName: SecretGet}\n  condition: sel\n",
+			  &path, &errs);
 	/* Seven fractional digits, an offset, no fraction, a leap-year day. */
 	feed(&r, "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
 		 "\"TimeGenerated\":\"2026-11-20T10:00:00.1234567Z\",\"_ItemId\":\"a\"}\n"
@@ -390,11 +397,7 @@ START_TEST(correlation_key_cut_at_nul)
 	struct run r = {.alerts = json_object_new_array()};
 	struct json_object *g, *v;
 
-	ck_assert_int_ge(asprintf(&path, "%s/nul.yml", dir), 0);
-	free(aw_test_write(NULL, path, rules, 0600));
-	const char *paths[] = {path};
-	r.e = engine_for(paths, 1, NULL, 0, &errs);
-	ck_assert_msg(errs.n == 0, "%s", errs.n ? errs.msgs[0] : "");
+	r.e = engine_from(dir, "nul.yml", rules, &path, &errs);
 	for (int i = 0; i < 4; i++) {
 		char *l;
 		ck_assert_int_ge(
@@ -436,11 +439,7 @@ START_TEST(future_records_are_taken_as_now)
 
 	strftime(soon, sizeof soon, "%Y-%m-%dT%H:%M:%S.000Z", gmtime_r(&ahead, &tm));
 	strftime(today, sizeof today, "%Y-%m-%d", gmtime_r(&now, &tm));
-	ck_assert_int_ge(asprintf(&path, "%s/future.yml", dir), 0);
-	free(aw_test_write(NULL, path, rules, 0600));
-	const char *paths[] = {path};
-	r.e = engine_for(paths, 1, NULL, 0, &errs);
-	ck_assert_msg(errs.n == 0, "%s", errs.n ? errs.msgs[0] : "");
+	r.e = engine_from(dir, "future.yml", rules, &path, &errs);
 	const char *times[] = {"2026-11-20T10:00:00.000Z", "2099-01-01T00:00:00.000Z", soon,
 			       "2099-01-01T00:00:00.000Z", soon};
 	for (int i = 0; i < 5; i++) {
@@ -513,11 +512,7 @@ START_TEST(rules_written_alike_share_a_result)
 	const char *want[] = {"1245", "357", "1256", "3"};
 	char got[4][8] = {{0}};
 
-	ck_assert_int_ge(asprintf(&path, "%s/alike.yml", dir), 0);
-	free(aw_test_write(NULL, path, alike_rules, 0600));
-	const char *paths[] = {path};
-	r.e = engine_for(paths, 1, NULL, 0, &errs);
-	ck_assert_msg(errs.n == 0, "%s", errs.n ? errs.msgs[0] : "");
+	r.e = engine_from(dir, "alike.yml", alike_rules, &path, &errs);
 	feed(&r, "{\"Type\":\"AZKVAuditLogs\",\"OperationName\":\"SecretGet\","
 		 "\"ResultSignature\":\"OK\",\"TimeGenerated\":\"2026-11-20T10:00:00Z\","
 		 "\"_ItemId\":\"e00\"}\n"
